@@ -1,0 +1,67 @@
+// Command api serves the wallet's HTTP API.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hibiken/asynqmon"
+
+	"github.com/walletd/wallet/internal/app"
+	"github.com/walletd/wallet/internal/config"
+	"github.com/walletd/wallet/internal/httpapi"
+	"github.com/walletd/wallet/internal/postgres"
+	"github.com/walletd/wallet/internal/queue"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "api:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	log := app.NewLogger(cfg.LogLevel).With(slog.String("program", "api"))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	a, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	a.Registry.MustRegister(queue.NewCollector(a.Queue.Inspector()))
+
+	results := a.RedisStore.NewResults(log)
+	go results.Run(ctx)
+
+	srv := httpapi.New(httpapi.Deps{
+		Config: cfg, Service: a.Service, Sessions: a.RedisStore, Results: results, Ready: a.Ready,
+		Registry: a.Registry, Log: log,
+		Dashboard: asynqmon.New(asynqmon.Options{RootPath: "/admin/queues", RedisConnOpt: a.RedisOpt, ReadOnly: true}),
+	})
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Listen(cfg.HTTPAddr) }()
+	log.Info("listening", slog.String("addr", cfg.HTTPAddr), slog.String("database", postgres.DatabaseName(cfg.DatabaseURL)))
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	if err := srv.Shutdown(cfg.ShutdownTimeout); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,155 @@
+// Package config reads the service's configuration from the environment
+// once, with documented defaults, and validates it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/walletd/wallet/internal/wallet"
+)
+
+// Development credentials. They are refused when APP_ENV=production.
+const (
+	DevBankEmail     = "bank@example.com"
+	DevBankPassword  = "bank-dev-password"
+	DevAdminEmail    = "admin@example.com"
+	DevAdminPassword = "admin-dev-password"
+)
+
+// Config is everything both programs read from the environment.
+type Config struct {
+	// AppEnv is "development" or "production"; production refuses the
+	// development passwords and marks cookies Secure.
+	AppEnv string `env:"APP_ENV" envDefault:"development"`
+	// DatabaseURL is the Postgres connection string.
+	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://postgres@localhost:5432/wallet?sslmode=disable"`
+	// RedisURL holds the queue, the locks, the sessions and the caches; its
+	// database number is honoured by all of them.
+	RedisURL string `env:"REDIS_URL" envDefault:"redis://localhost:6379/0"`
+	// PubSubPrefix starts every pub/sub channel name, since Redis pub/sub
+	// ignores database numbers. Default: "wallet:db<N>" for REDIS_URL's db N.
+	PubSubPrefix string `env:"PUBSUB_PREFIX"`
+	// HTTPAddr is where the API listens.
+	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080"`
+	// MetricsAddr is where a worker serves /metrics; empty disables it.
+	MetricsAddr string `env:"METRICS_ADDR" envDefault:":9091"`
+
+	BankName      string `env:"BANK_NAME" envDefault:"Development Bank"`
+	BankEmail     string `env:"BANK_EMAIL" envDefault:"bank@example.com"`
+	BankPassword  string `env:"BANK_PASSWORD" envDefault:"bank-dev-password"`
+	AdminEmail    string `env:"ADMIN_EMAIL" envDefault:"admin@example.com"`
+	AdminPassword string `env:"ADMIN_PASSWORD" envDefault:"admin-dev-password"`
+
+	// CurrencyCode is the one currency of the deployment.
+	CurrencyCode string `env:"CURRENCY" envDefault:"RUB"`
+	// MaxAmountText caps a single operation, in the currency's units.
+	MaxAmountText string `env:"MAX_AMOUNT" envDefault:"1000000.00"`
+
+	// LockWait is how long a request waits for a wallet lock before
+	// answering 409 wallet_busy.
+	LockWait time.Duration `env:"LOCK_WAIT" envDefault:"2s"`
+	// LockTTL is how long a wallet lock lives if nobody releases it: the
+	// safety net when a worker dies holding it.
+	LockTTL time.Duration `env:"LOCK_TTL" envDefault:"10s"`
+
+	// WorkerConcurrency is how many tasks one worker process runs at once.
+	WorkerConcurrency int `env:"WORKER_CONCURRENCY" envDefault:"16"`
+	// TaskCheckInterval is how often an idle worker polls its queues.
+	TaskCheckInterval time.Duration `env:"TASK_CHECK_INTERVAL" envDefault:"20ms"`
+	// SweepInterval is how often the sweeper looks for stuck operations.
+	SweepInterval time.Duration `env:"SWEEP_INTERVAL" envDefault:"5s"`
+	// SweepAfter is how long an operation may stay pending before the
+	// sweeper enqueues it again.
+	SweepAfter time.Duration `env:"SWEEP_AFTER" envDefault:"5s"`
+	// ShutdownTimeout bounds a graceful stop.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
+	// SessionTTL is how long a session or access token lives.
+	SessionTTL time.Duration `env:"SESSION_TTL" envDefault:"24h"`
+	// BcryptCost is the password hash cost.
+	BcryptCost int `env:"BCRYPT_COST" envDefault:"10"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+
+	// Currency and MaxAmount are derived by Load.
+	Currency  wallet.Currency `env:"-"`
+	MaxAmount wallet.Amount   `env:"-"`
+	// RedisDB is REDIS_URL's database number, derived by Load.
+	RedisDB int `env:"-"`
+}
+
+// Load reads the environment and validates it.
+func Load() (Config, error) {
+	var c Config
+	if err := env.Parse(&c); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Production reports whether APP_ENV is production.
+func (c *Config) Production() bool { return c.AppEnv == "production" }
+
+// Validate checks the values and fills the derived fields.
+func (c *Config) Validate() error {
+	var errs []error
+	cur, err := wallet.LookupCurrency(c.CurrencyCode)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("CURRENCY: %w", err))
+	} else {
+		c.Currency = cur
+		if c.MaxAmount, err = cur.ParseAmount(c.MaxAmountText, 0); err != nil {
+			errs = append(errs, fmt.Errorf("MAX_AMOUNT: %w", err))
+		}
+	}
+	u, err := url.Parse(c.RedisURL)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+		errs = append(errs, errors.New("REDIS_URL: must be a redis:// or rediss:// URL"))
+	} else {
+		c.RedisDB = 0
+		if p := strings.Trim(u.Path, "/"); p != "" {
+			if c.RedisDB, err = strconv.Atoi(p); err != nil || c.RedisDB < 0 {
+				errs = append(errs, errors.New("REDIS_URL: database number must be a non-negative integer"))
+			}
+		}
+	}
+	if c.PubSubPrefix == "" {
+		c.PubSubPrefix = "wallet:db" + strconv.Itoa(c.RedisDB)
+	}
+	if c.AppEnv != "development" && c.AppEnv != "production" && c.AppEnv != "test" {
+		errs = append(errs, errors.New("APP_ENV: must be development, test or production"))
+	}
+	if c.Production() {
+		if c.BankPassword == DevBankPassword || c.AdminPassword == DevAdminPassword {
+			errs = append(errs, errors.New("BANK_PASSWORD/ADMIN_PASSWORD: the development default is refused in production"))
+		}
+	}
+	if len(c.BankPassword) < 8 || len(c.AdminPassword) < 8 {
+		errs = append(errs, errors.New("BANK_PASSWORD/ADMIN_PASSWORD: must be at least 8 characters"))
+	}
+	if c.BankEmail == "" || c.AdminEmail == "" || strings.EqualFold(c.BankEmail, c.AdminEmail) {
+		errs = append(errs, errors.New("BANK_EMAIL/ADMIN_EMAIL: must be set and differ"))
+	}
+	if c.LockWait <= 0 || c.LockTTL <= 0 {
+		errs = append(errs, errors.New("LOCK_WAIT/LOCK_TTL: must be positive"))
+	}
+	if c.WorkerConcurrency < 1 {
+		errs = append(errs, errors.New("WORKER_CONCURRENCY: must be at least 1"))
+	}
+	if c.BcryptCost < 4 || c.BcryptCost > 31 {
+		errs = append(errs, errors.New("BCRYPT_COST: must be between 4 and 31"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,107 @@
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/walletd/wallet/internal/wallet"
+)
+
+// HTTP-only error codes, for failures that never reach the domain.
+const (
+	ePayloadTooLarge      = "payload_too_large"
+	eUnsupportedMediaType = "unsupported_media_type"
+	eNotFound             = "not_found"
+	eMethodNotAllowed     = "method_not_allowed"
+	eCSRF                 = "csrf_failed"
+)
+
+// statusOf maps each error code to its HTTP status: the one table.
+var statusOf = map[string]int{
+	wallet.EInvalidRequest:       http.StatusBadRequest,
+	wallet.EInvalidAmount:        http.StatusBadRequest,
+	wallet.EInvalidEmail:         http.StatusBadRequest,
+	wallet.EInvalidName:          http.StatusBadRequest,
+	wallet.EInvalidDetails:       http.StatusBadRequest,
+	wallet.EInvalidCursor:        http.StatusBadRequest,
+	wallet.EInvalidLimit:         http.StatusBadRequest,
+	wallet.EInvalidWalletID:      http.StatusBadRequest,
+	wallet.EInvalidIdemKey:       http.StatusBadRequest,
+	wallet.EWeakPassword:         http.StatusBadRequest,
+	wallet.EEmailTaken:           http.StatusConflict,
+	wallet.EInvalidCredentials:   http.StatusUnauthorized,
+	wallet.ETooManyAttempts:      http.StatusTooManyRequests,
+	wallet.EUnauthorized:         http.StatusUnauthorized,
+	wallet.EForbidden:            http.StatusForbidden,
+	wallet.EWalletNotFound:       http.StatusNotFound,
+	wallet.EOperationNotFound:    http.StatusNotFound,
+	wallet.EUserNotFound:         http.StatusNotFound,
+	wallet.ESameWallet:           http.StatusUnprocessableEntity,
+	wallet.EInsufficientFunds:    http.StatusUnprocessableEntity,
+	wallet.EWalletBusy:           http.StatusConflict,
+	wallet.EIdempotencyKeyReused: http.StatusUnprocessableEntity,
+	wallet.ERequestInProgress:    http.StatusConflict,
+	wallet.ECurrencyMismatch:     http.StatusUnprocessableEntity,
+	wallet.EUnavailable:          http.StatusServiceUnavailable,
+	wallet.EInternal:             http.StatusInternalServerError,
+	ePayloadTooLarge:             http.StatusRequestEntityTooLarge,
+	eUnsupportedMediaType:        http.StatusUnsupportedMediaType,
+	eNotFound:                    http.StatusNotFound,
+	eMethodNotAllowed:            http.StatusMethodNotAllowed,
+	eCSRF:                        http.StatusForbidden,
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// writeError answers with {"error": {"code", "message"}} and the status of
+// the code. Internal errors are logged and shown only as "internal error".
+func (s *Server) writeError(c *fiber.Ctx, err error) error {
+	code, msg := wallet.ErrorCode(err), wallet.ErrorMessage(err)
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code, msg = fiberCode(fe.Code), fe.Message
+	}
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if status >= 500 {
+		s.log.Error("request failed", slog.String("method", c.Method()), slog.String("path", c.Path()),
+			slog.Any("error", err))
+	}
+	switch code {
+	case wallet.EUnauthorized, wallet.EInvalidCredentials:
+		c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="wallet", charset="UTF-8", Bearer realm="wallet"`)
+	case wallet.EWalletBusy, wallet.ERequestInProgress, wallet.EUnavailable:
+		c.Set(fiber.HeaderRetryAfter, "1")
+	case wallet.ETooManyAttempts:
+		c.Set(fiber.HeaderRetryAfter, "60")
+	}
+	return c.Status(status).JSON(errorBody{Error: errorDetail{Code: code, Message: msg}})
+}
+
+func fiberCode(status int) string {
+	switch status {
+	case fiber.StatusRequestEntityTooLarge:
+		return ePayloadTooLarge
+	case fiber.StatusNotFound:
+		return eNotFound
+	case fiber.StatusMethodNotAllowed:
+		return eMethodNotAllowed
+	case fiber.StatusUnsupportedMediaType:
+		return eUnsupportedMediaType
+	case fiber.StatusBadRequest:
+		return wallet.EInvalidRequest
+	}
+	return wallet.EInternal
+}

@@ -1,0 +1,277 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/base64"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/walletd/wallet/internal/ledger"
+	"github.com/walletd/wallet/internal/wallet"
+)
+
+// operationJSON is an operation as the API shows it.
+type operationJSON struct {
+	OperationID  string     `json:"operation_id"`
+	Type         string     `json:"type"`
+	Status       string     `json:"status"`
+	FailureCode  string     `json:"failure_code,omitempty"`
+	Amount       string     `json:"amount"`
+	Currency     string     `json:"currency"`
+	FromWalletID string     `json:"from_wallet_id,omitempty"`
+	ToWalletID   string     `json:"to_wallet_id"`
+	Details      string     `json:"details"`
+	CreatedAt    time.Time  `json:"created_at"`
+	CompletedAt  *time.Time `json:"completed_at,omitempty"`
+	BalanceAfter *string    `json:"balance_after,omitempty"`
+}
+
+func (s *Server) operationJSON(op wallet.Operation) operationJSON {
+	j := operationJSON{
+		OperationID: op.ID, Type: string(op.Type), Status: string(op.Status), FailureCode: op.FailureCode,
+		Amount: s.cur.Format(op.Amount), Currency: op.Currency, FromWalletID: op.FromWalletID,
+		ToWalletID: op.ToWalletID, Details: op.Details, CreatedAt: op.CreatedAt.UTC(),
+	}
+	if op.CompletedAt != nil {
+		t := op.CompletedAt.UTC()
+		j.CompletedAt = &t
+	}
+	if op.BalanceAfter != nil {
+		b := s.cur.Format(*op.BalanceAfter)
+		j.BalanceAfter = &b
+	}
+	return j
+}
+
+func (s *Server) deposit(c *fiber.Ctx) error {
+	if caller(c).User.Role != wallet.RoleBank {
+		return s.writeError(c, wallet.Errorf(wallet.EForbidden, "only payment systems can deposit"))
+	}
+	return s.submit(c, wallet.OpDeposit)
+}
+
+func (s *Server) transfer(c *fiber.Ctx) error {
+	p := caller(c)
+	if p.Kind != wallet.KindUser {
+		return s.writeError(c, wallet.Errorf(wallet.EForbidden, "only wallet owners can transfer"))
+	}
+	return s.submit(c, wallet.OpTransfer)
+}
+
+// submit parses an operation request, hands it to the ledger, and answers
+// 202 with Location, or waits for the result when asked to.
+func (s *Server) submit(c *fiber.Ctx, typ wallet.OpType) error {
+	p := caller(c)
+	key, err := idempotencyKey(c)
+	if err != nil {
+		return s.writeError(c, err)
+	}
+	var b operationBody
+	if err := decodeJSON(c.Body(), &b); err != nil {
+		return s.writeError(c, err)
+	}
+	if b.WalletID == nil || *b.WalletID == "" {
+		return s.writeError(c, wallet.Errorf(wallet.EInvalidWalletID, "wallet_id is required"))
+	}
+	if _, err := uuid.Parse(*b.WalletID); err != nil {
+		return s.writeError(c, wallet.Errorf(wallet.EWalletNotFound, "wallet not found"))
+	}
+	amount, err := s.cur.ParseJSONAmount(b.Amount, s.cfg.MaxAmount)
+	if err != nil {
+		return s.writeError(c, err)
+	}
+	details := ""
+	if b.Details != nil {
+		details = *b.Details
+	}
+	if details, err = ledger.CheckDetails(details, typ == wallet.OpDeposit); err != nil {
+		return s.writeError(c, err)
+	}
+	wait, waitAsked := preferWait(c.Get("Prefer"))
+
+	acc, err := s.svc.Submit(c.UserContext(), ledger.Request{
+		Caller: p.User, Type: typ, ToWalletID: *b.WalletID, Amount: amount, Details: details,
+		IdempotencyKey: key,
+		RequestHash:    ledger.HashRequest(string(typ), *b.WalletID, strconv.FormatInt(int64(amount), 10), details),
+	})
+	if err != nil {
+		return s.writeError(c, err)
+	}
+	if !acc.Replayed {
+		s.accepted.WithLabelValues(string(typ)).Inc()
+	}
+
+	op := acc.Op
+	if waitAsked {
+		if op, err = s.waitFinal(c.UserContext(), op, p.WalletID, wait); err != nil {
+			return s.writeError(c, err)
+		}
+		c.Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
+	}
+	status := fiber.StatusAccepted
+	switch {
+	case acc.Replayed:
+		status = acc.StatusCode
+		c.Set("Idempotent-Replayed", "true")
+	case op.Final():
+		status = fiber.StatusOK
+		if key != "" {
+			// Replays answer with the first answer's status.
+			if err := s.store.SetIdempotencyStatus(context.WithoutCancel(c.UserContext()), p.User.ID, key, status); err != nil {
+				s.log.Warn("record idempotent status", "operation_id", op.ID, "error", err)
+			}
+		}
+	}
+	c.Set(fiber.HeaderLocation, "/api/operations/"+op.ID)
+	return c.Status(status).JSON(s.operationJSON(op))
+}
+
+// waitFinal waits up to d for op to become final. It watches for the
+// result before reading the row again, so no announcement is missed, and
+// also re-reads the row now and then in case an announcement was lost.
+func (s *Server) waitFinal(ctx context.Context, op wallet.Operation, viewerWallet string, d time.Duration) (wallet.Operation, error) {
+	if op.Final() || d <= 0 {
+		return op, nil
+	}
+	done, stop := s.results.Watch(op.ID)
+	defer stop()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	poll := time.NewTicker(pollEvery)
+	defer poll.Stop()
+	for {
+		cur, err := s.store.Operation(ctx, op.ID, viewerWallet)
+		if err != nil {
+			return op, err
+		}
+		op = cur
+		if op.Final() {
+			return op, nil
+		}
+		select {
+		case <-done:
+		case <-poll.C:
+		case <-deadline.C:
+			return op, nil
+		case <-s.closing:
+			return op, nil
+		case <-ctx.Done():
+			return op, nil
+		}
+	}
+}
+
+// canSee says whether p may see op: its parties, the account that made
+// it (the bank of a deposit), and admins. Everyone else gets 404.
+func canSee(p *principal, op wallet.Operation) bool {
+	return p.User.Role == wallet.RoleAdmin || p.User.ID == op.CreatedBy ||
+		p.owns(op.FromWalletID) || p.owns(op.ToWalletID)
+}
+
+func (s *Server) getOperation(c *fiber.Ctx) error {
+	p := caller(c)
+	notFound := wallet.Errorf(wallet.EOperationNotFound, "operation not found")
+	op, err := s.store.Operation(c.UserContext(), c.Params("id"), p.WalletID)
+	if err != nil {
+		return s.writeError(c, err)
+	}
+	if !canSee(p, op) {
+		return s.writeError(c, notFound)
+	}
+	if w := c.Query("wait"); w != "" {
+		n, err := strconv.Atoi(w)
+		if err != nil || n < 0 {
+			return s.writeError(c, wallet.Errorf(wallet.EInvalidRequest, "wait must be a whole number of seconds"))
+		}
+		if op, err = s.waitFinal(c.UserContext(), op, p.WalletID, min(time.Duration(n)*time.Second, maxWait)); err != nil {
+			return s.writeError(c, err)
+		}
+		if !op.Final() {
+			return c.Status(fiber.StatusAccepted).JSON(s.operationJSON(op))
+		}
+	}
+	return c.JSON(s.operationJSON(op))
+}
+
+type walletJSON struct {
+	WalletID   string          `json:"wallet_id"`
+	UserID     string          `json:"user_id"`
+	Kind       string          `json:"kind"`
+	Currency   string          `json:"currency"`
+	Balance    string          `json:"balance"`
+	Available  string          `json:"available"`
+	Operations []operationJSON `json:"operations"`
+	NextCursor *string         `json:"next_cursor"`
+}
+
+func (s *Server) getWallet(c *fiber.Ctx) error {
+	p := caller(c)
+	if p.WalletID == "" {
+		return s.writeError(c, wallet.Errorf(wallet.EWalletNotFound, "this account has no wallet"))
+	}
+	w, err := s.store.WalletByID(c.UserContext(), p.WalletID)
+	if err != nil {
+		return s.writeError(c, err)
+	}
+	ops, next, err := s.page(c, p.WalletID, "", defaultPage)
+	if err != nil {
+		return s.writeError(c, err)
+	}
+	return c.JSON(walletJSON{
+		WalletID: w.ID, UserID: w.UserID, Kind: string(w.Kind), Currency: w.Currency,
+		Balance: s.cur.Format(w.Balance), Available: s.cur.Format(w.Available),
+		Operations: ops, NextCursor: next,
+	})
+}
+
+func (s *Server) listOperations(c *fiber.Ctx) error {
+	p := caller(c)
+	if p.WalletID == "" {
+		return s.writeError(c, wallet.Errorf(wallet.EWalletNotFound, "this account has no wallet"))
+	}
+	limit := defaultPage
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > maxPage {
+			return s.writeError(c, wallet.Errorf(wallet.EInvalidLimit, "limit must be 1 to %d", maxPage))
+		}
+		limit = n
+	}
+	before := ""
+	if cur := c.Query("cursor"); cur != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(cur)
+		id, perr := uuid.Parse(string(raw))
+		if err != nil || perr != nil {
+			return s.writeError(c, wallet.Errorf(wallet.EInvalidCursor, "cursor is not one this API gave out"))
+		}
+		before = id.String()
+	}
+	ops, next, err := s.page(c, p.WalletID, before, limit)
+	if err != nil {
+		return s.writeError(c, err)
+	}
+	return c.JSON(fiber.Map{"operations": ops, "next_cursor": next})
+}
+
+// page reads one page of a wallet's operations, newest first; the cursor
+// is the last operation's id, opaque to clients.
+func (s *Server) page(c *fiber.Ctx, walletID, before string, limit int) ([]operationJSON, *string, error) {
+	ops, err := s.store.WalletOperations(c.UserContext(), walletID, before, limit+1)
+	if err != nil {
+		return nil, nil, err
+	}
+	var next *string
+	if len(ops) > limit {
+		ops = ops[:limit]
+		cur := base64.RawURLEncoding.EncodeToString([]byte(ops[limit-1].ID))
+		next = &cur
+	}
+	out := make([]operationJSON, len(ops))
+	for i, op := range ops {
+		out[i] = s.operationJSON(op)
+	}
+	return out, next, nil
+}

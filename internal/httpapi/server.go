@@ -1,0 +1,200 @@
+// Package httpapi is the HTTP face of the service: the JSON API under
+// /api, the server-rendered pages, health, metrics and the queue
+// dashboard, on Fiber v2.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/walletd/wallet/internal/config"
+	"github.com/walletd/wallet/internal/ledger"
+	"github.com/walletd/wallet/internal/wallet"
+)
+
+// Sessions keeps sessions, access tokens and login failure counts.
+type Sessions interface {
+	CreateSession(ctx context.Context, userID string, ttl time.Duration) (string, wallet.Session, error)
+	// Session returns EUnauthorized for an unknown or expired token.
+	Session(ctx context.Context, token string) (wallet.Session, error)
+	DeleteSession(ctx context.Context, token string) error
+	Failures(ctx context.Context, key string) (int64, error)
+	CountFailure(ctx context.Context, key string, window time.Duration) error
+	ResetFailures(ctx context.Context, key string) error
+}
+
+// Watcher tells when an operation has become final.
+type Watcher interface {
+	Watch(opID string) (<-chan struct{}, func())
+}
+
+// Deps is what the server is built from.
+type Deps struct {
+	Config   config.Config
+	Service  *ledger.Service
+	Sessions Sessions
+	Results  Watcher
+	// Dashboard is the asynqmon handler, served to admins at /admin/queues.
+	Dashboard http.Handler
+	// Ready checks Postgres and Redis for /readyz.
+	Ready    func(ctx context.Context) error
+	Registry *prometheus.Registry
+	Log      *slog.Logger
+}
+
+// Server serves the API.
+type Server struct {
+	app      *fiber.App
+	cfg      config.Config
+	svc      *ledger.Service
+	store    wallet.Store
+	sessions Sessions
+	results  Watcher
+	ready    func(ctx context.Context) error
+	log      *slog.Logger
+	cur      wallet.Currency
+
+	basic     *basicCache
+	principal sync.Map // user id -> principal; users and their wallets never change
+	// closing ends long polls early when the server shuts down.
+	closing   chan struct{}
+	closeOnce sync.Once
+
+	reqDuration *prometheus.HistogramVec
+	accepted    *prometheus.CounterVec
+}
+
+// Limits on requests.
+const (
+	bodyLimit   = 64 << 10
+	maxWait     = 30 * time.Second
+	pollEvery   = 500 * time.Millisecond
+	defaultPage = 50
+	maxPage     = 100
+	cookieName  = "wallet_session"
+)
+
+// New builds the server and its routes.
+func New(d Deps) *Server {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	s := &Server{
+		cfg: d.Config, svc: d.Service, store: d.Service.Store, sessions: d.Sessions, results: d.Results,
+		ready: d.Ready, log: d.Log, cur: d.Config.Currency,
+		basic:   newBasicCache(key, time.Minute),
+		closing: make(chan struct{}),
+		reqDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_request_duration_seconds",
+			Help:    "HTTP request latency by route, method and status.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"method", "route", "status"}),
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wallet_operations_accepted_total",
+			Help: "Operations accepted (202) by type; replays not counted.",
+		}, []string{"type"}),
+	}
+	d.Registry.MustRegister(s.reqDuration, s.accepted)
+
+	s.app = fiber.New(fiber.Config{
+		AppName:               "wallet-api",
+		BodyLimit:             bodyLimit,
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          maxWait + 10*time.Second,
+		IdleTimeout:           60 * time.Second,
+		DisableStartupMessage: true,
+		ErrorHandler:          func(c *fiber.Ctx, err error) error { return s.writeError(c, err) },
+	})
+	s.app.Use(s.observe)
+
+	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	s.app.Get("/readyz", s.readyz)
+	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
+
+	api := s.app.Group("/api", s.apiHeaders, s.checkOrigin)
+	api.Post("/signup", s.requireJSON, s.signup)
+	api.Post("/login", s.requireJSON, s.login)
+	api.Post("/logout", s.authenticate, s.logout)
+	api.Post("/tokens", s.authenticate, s.createToken)
+	api.Get("/wallet", s.authenticate, s.getWallet)
+	api.Get("/wallet/operations", s.authenticate, s.listOperations)
+	api.Post("/external_to_wallet", s.authenticate, s.requireJSON, s.deposit)
+	api.Post("/wallet_to_wallet", s.authenticate, s.requireJSON, s.transfer)
+	api.Get("/operations/:id", s.authenticate, s.getOperation)
+	api.All("/*", func(c *fiber.Ctx) error { return s.writeError(c, fiber.ErrNotFound) })
+
+	if d.Dashboard != nil {
+		dash := adaptor.HTTPHandler(d.Dashboard)
+		s.app.All("/admin/queues", s.requireAdmin, dash)
+		s.app.All("/admin/queues/*", s.requireAdmin, dash)
+	}
+	s.routesWeb()
+	return s
+}
+
+// App exposes the Fiber app, for tests.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Listen serves on addr until Shutdown.
+func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
+
+// Shutdown stops accepting connections, ends long polls, and waits for the
+// requests in flight, so every operation already accepted is stored and
+// answered.
+func (s *Server) Shutdown(timeout time.Duration) error {
+	s.closeOnce.Do(func() { close(s.closing) })
+	return s.app.ShutdownWithTimeout(timeout)
+}
+
+// observe records each request's latency under its route pattern, so the
+// label set stays small whatever paths clients send.
+func (s *Server) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		_ = s.app.Config().ErrorHandler(c, err)
+	}
+	route := c.Route().Path
+	if strings.HasPrefix(route, "/admin/queues") {
+		route = "/admin/queues"
+	}
+	s.reqDuration.WithLabelValues(c.Method(), route, strconv.Itoa(c.Response().StatusCode())).
+		Observe(time.Since(start).Seconds())
+	return nil
+}
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	if err := s.ready(ctx); err != nil {
+		s.log.Warn("not ready", slog.Any("error", err))
+		return s.writeError(c, wallet.Errorf(wallet.EUnavailable, "not ready: a dependency is unreachable"))
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+// apiHeaders keeps API answers out of caches.
+func (s *Server) apiHeaders(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set("X-Content-Type-Options", "nosniff")
+	return c.Next()
+}
+
+// requireJSON refuses request bodies that are not JSON.
+func (s *Server) requireJSON(c *fiber.Ctx) error {
+	ct := strings.ToLower(strings.TrimSpace(strings.Split(c.Get(fiber.HeaderContentType), ";")[0]))
+	if ct != fiber.MIMEApplicationJSON {
+		return s.writeError(c, wallet.Errorf(eUnsupportedMediaType, "Content-Type must be application/json"))
+	}
+	return c.Next()
+}

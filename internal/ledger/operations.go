@@ -1,0 +1,222 @@
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"log/slog"
+	"time"
+
+	"github.com/walletd/wallet/internal/wallet"
+)
+
+// MaxDetailsLen bounds an operation's details text, in characters.
+const MaxDetailsLen = 500
+
+// claimTTL bounds how long an idempotency claim can outlive a crashed
+// request; longer than the lock wait plus the commit.
+const claimTTL = 30 * time.Second
+
+// Request is an operation as a caller asked for it, already parsed.
+type Request struct {
+	Caller     wallet.User
+	Type       wallet.OpType
+	ToWalletID string
+	Amount     wallet.Amount
+	Details    string
+	// IdempotencyKey is optional; RequestHash identifies the request's body.
+	IdempotencyKey string
+	RequestHash    []byte
+}
+
+// Accepted is the answer to a submitted operation.
+type Accepted struct {
+	Op wallet.Operation
+	// Replayed is set when an Idempotency-Key returned an earlier operation;
+	// StatusCode then is the first answer's status.
+	Replayed   bool
+	StatusCode int
+}
+
+// HashRequest identifies a request's content for idempotency checks.
+func HashRequest(parts ...string) []byte {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return h.Sum(nil)
+}
+
+// CheckDetails checks an operation's details text.
+func CheckDetails(details string, required bool) (string, error) {
+	if required && details == "" {
+		return "", wallet.Errorf(wallet.EInvalidDetails, "details are required")
+	}
+	if len([]rune(details)) > MaxDetailsLen || hasControl(details) {
+		return "", wallet.Errorf(wallet.EInvalidDetails, "details must be at most %d printable characters", MaxDetailsLen)
+	}
+	return details, nil
+}
+
+// Submit accepts an operation: it checks the wallets, locks the user
+// wallets involved, makes the operation durable as pending, and enqueues
+// it with the locks, which the worker releases after its commit.
+// Returns EWalletNotFound, ESameWallet, EForbidden, EInsufficientFunds,
+// EWalletBusy, EIdempotencyKeyReused, ERequestInProgress.
+func (s *Service) Submit(ctx context.Context, req Request) (Accepted, error) {
+	var key *wallet.IdempotencyKey
+	if req.IdempotencyKey != "" {
+		key = &wallet.IdempotencyKey{UserID: req.Caller.ID, Key: req.IdempotencyKey, RequestHash: req.RequestHash, StatusCode: 202}
+		if acc, ok, err := s.replay(ctx, key); ok || err != nil {
+			return acc, err
+		}
+		claim := req.Caller.ID + ":" + req.IdempotencyKey
+		got, err := s.Claims.Claim(ctx, claim, claimTTL)
+		if err != nil {
+			return Accepted{}, err
+		}
+		if !got {
+			return Accepted{}, wallet.Errorf(wallet.ERequestInProgress, "a request with this Idempotency-Key is still being accepted")
+		}
+		defer s.Claims.Unclaim(claim)
+		// The first request may have finished between the lookup and the claim.
+		if acc, ok, err := s.replay(ctx, key); ok || err != nil {
+			return acc, err
+		}
+	}
+
+	to, err := s.Store.WalletByID(ctx, req.ToWalletID)
+	if err != nil {
+		return Accepted{}, err
+	}
+	if to.Kind != wallet.KindUser || to.Currency != s.Currency.Code {
+		return Accepted{}, wallet.Errorf(wallet.EWalletNotFound, "wallet not found")
+	}
+	from, err := s.Store.WalletOf(ctx, req.Caller.ID)
+	if wallet.ErrorCode(err) == wallet.EWalletNotFound {
+		return Accepted{}, wallet.Errorf(wallet.EForbidden, "this account has no wallet to pay from")
+	}
+	if err != nil {
+		return Accepted{}, err
+	}
+	lockIDs := []string{to.ID}
+	switch req.Type {
+	case wallet.OpDeposit:
+		if req.Caller.Role != wallet.RoleBank || from.Kind != wallet.KindSettlement {
+			return Accepted{}, wallet.Errorf(wallet.EForbidden, "only payment systems can deposit")
+		}
+	case wallet.OpTransfer:
+		if from.Kind != wallet.KindUser {
+			return Accepted{}, wallet.Errorf(wallet.EForbidden, "only wallet owners can transfer")
+		}
+		if from.ID == to.ID {
+			return Accepted{}, wallet.Errorf(wallet.ESameWallet, "cannot transfer to the same wallet")
+		}
+		lockIDs = append(lockIDs, from.ID)
+	default:
+		return Accepted{}, wallet.Errorf(wallet.EInvalidRequest, "unknown operation type")
+	}
+
+	start := s.now()
+	locks, err := s.Locker.Acquire(ctx, lockIDs)
+	if s.Observer != nil {
+		s.Observer.LockWait(s.now().Sub(start), wallet.ErrorCode(err) == wallet.EWalletBusy)
+	}
+	if err != nil {
+		return Accepted{}, err
+	}
+	release := true
+	defer func() {
+		if release {
+			s.Locker.Release(locks)
+		}
+	}()
+
+	if req.Type == wallet.OpTransfer {
+		// Read under the lock: the balance less what is already pending.
+		fresh, err := s.Store.WalletByID(ctx, from.ID)
+		if err != nil {
+			return Accepted{}, err
+		}
+		if fresh.Available < req.Amount {
+			return Accepted{}, wallet.Errorf(wallet.EInsufficientFunds, "insufficient funds: %s available", s.Currency.Format(fresh.Available))
+		}
+	}
+
+	op, replayed, err := s.Store.CreateOperation(ctx, wallet.Operation{
+		Type: req.Type, Amount: req.Amount, Currency: s.Currency.Code,
+		FromWalletID: from.ID, ToWalletID: to.ID, Details: req.Details, CreatedBy: req.Caller.ID,
+	}, key)
+	if err != nil {
+		return Accepted{}, err
+	}
+	if replayed {
+		return Accepted{Op: op, Replayed: true, StatusCode: 202}, nil
+	}
+	// The operation is durable now. If the enqueue fails, the sweeper
+	// enqueues it later; release the locks so the wallets stay usable.
+	if err := s.Queue.EnqueueApply(context.WithoutCancel(ctx), op.ID, locks); err != nil {
+		s.Log.Warn("enqueue failed; the sweeper will retry", slog.String("operation_id", op.ID), slog.Any("error", err))
+	} else {
+		release = false
+	}
+	return Accepted{Op: op, StatusCode: 202}, nil
+}
+
+// replay returns the operation an already used key created.
+func (s *Service) replay(ctx context.Context, key *wallet.IdempotencyKey) (Accepted, bool, error) {
+	prev, op, err := s.Store.LookupIdempotencyKey(ctx, key.UserID, key.Key)
+	if wallet.ErrorCode(err) == wallet.EOperationNotFound {
+		return Accepted{}, false, nil
+	}
+	if err != nil {
+		return Accepted{}, false, err
+	}
+	if string(prev.RequestHash) != string(key.RequestHash) {
+		return Accepted{}, false, wallet.Errorf(wallet.EIdempotencyKeyReused, "this Idempotency-Key was used with a different request")
+	}
+	return Accepted{Op: op, Replayed: true, StatusCode: prev.StatusCode}, true, nil
+}
+
+// Apply commits one operation (worker side), then releases the locks that
+// came with it and announces the result. Applying an operation again
+// changes nothing. Errors are transient and worth a retry.
+func (s *Service) Apply(ctx context.Context, opID string, locks []wallet.Lock) (wallet.Operation, error) {
+	op, err := s.Store.ApplyOperation(ctx, opID)
+	if err != nil {
+		return wallet.Operation{}, err
+	}
+	s.Locker.Release(locks)
+	if s.Observer != nil {
+		s.Observer.OperationFinal(op)
+	}
+	if err := s.Publisher.PublishResult(context.WithoutCancel(ctx), op.ID); err != nil {
+		// Waiting clients also poll Postgres, so a lost announcement only
+		// delays them.
+		s.Log.Warn("publish result failed", slog.String("operation_id", op.ID), slog.Any("error", err))
+	}
+	return op, nil
+}
+
+// Sweep makes sure every operation pending for longer than age has a task
+// that will run: after a failed enqueue, a flushed Redis, an archived task.
+// It returns how many it re-enqueued.
+func (s *Service) Sweep(ctx context.Context, age time.Duration) (int, error) {
+	ops, err := s.Store.PendingOperations(ctx, s.now().Add(-age), 1000)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, op := range ops {
+		changed, err := s.Queue.Requeue(ctx, op.ID)
+		if err != nil {
+			return n, err
+		}
+		if changed {
+			n++
+			s.Log.Info("sweeper re-enqueued a pending operation", slog.String("operation_id", op.ID),
+				slog.Duration("pending_for", s.now().Sub(op.CreatedAt)))
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,62 @@
+// Package metrics defines the service's Prometheus metrics for the ledger
+// events: lock waits and wallet_busy answers (API), and final operations
+// with their accept-to-final latency (worker).
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/walletd/wallet/internal/wallet"
+)
+
+// Ledger implements ledger.Observer.
+type Ledger struct {
+	lockWait     prometheus.Histogram
+	busy         prometheus.Counter
+	final        *prometheus.CounterVec
+	acceptToDone *prometheus.HistogramVec
+}
+
+// NewLedger registers the ledger metrics on reg.
+func NewLedger(reg prometheus.Registerer) *Ledger {
+	m := &Ledger{
+		lockWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "wallet_lock_wait_seconds",
+			Help:    "Time spent acquiring wallet locks, successful or not.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2, 5},
+		}),
+		busy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wallet_busy_total",
+			Help: "Requests answered 409 wallet_busy because a lock was not had in time.",
+		}),
+		final: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wallet_operations_final_total",
+			Help: "Operations a worker saw final, by type, status and failure code.",
+		}, []string{"type", "status", "failure_code"}),
+		acceptToDone: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "wallet_operation_accept_to_final_seconds",
+			Help:    "Time from an operation's acceptance to its commit.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"type"}),
+	}
+	reg.MustRegister(m.lockWait, m.busy, m.final, m.acceptToDone)
+	return m
+}
+
+// LockWait implements ledger.Observer.
+func (m *Ledger) LockWait(d time.Duration, busy bool) {
+	m.lockWait.Observe(d.Seconds())
+	if busy {
+		m.busy.Inc()
+	}
+}
+
+// OperationFinal implements ledger.Observer.
+func (m *Ledger) OperationFinal(op wallet.Operation) {
+	m.final.WithLabelValues(string(op.Type), string(op.Status), op.FailureCode).Inc()
+	if op.CompletedAt != nil {
+		m.acceptToDone.WithLabelValues(string(op.Type)).Observe(op.CompletedAt.Sub(op.CreatedAt).Seconds())
+	}
+}

@@ -1,0 +1,495 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/walletd/wallet/internal/wallet"
+)
+
+// SettlementShards is how many rows a settlement account's balance is
+// spread over; a deposit touches one of them, chosen by its operation id.
+const SettlementShards = 16
+
+// Store implements wallet.Store on Postgres.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ wallet.Store = (*Store)(nil)
+
+// NewStore returns a Store on a migrated database.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Pool exposes the pool for health checks.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// translate turns driver errors into domain errors, in one place.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23505" && pgErr.ConstraintName == "users_email_key":
+			return wallet.Errorf(wallet.EEmailTaken, "an account with this email already exists")
+		case pgErr.Code == "23514" && pgErr.ConstraintName == "user_wallet_not_negative":
+			return wallet.Errorf(wallet.EInsufficientFunds, "insufficient funds")
+		case pgErr.Code == "22P02": // invalid_text_representation, e.g. a bad uuid
+			return wallet.Errorf(wallet.EInvalidRequest, "malformed identifier")
+		}
+	}
+	return fmt.Errorf("postgres: %w", err)
+}
+
+// retryable reports serialization failures and deadlocks, the only errors
+// a transaction is retried for.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+}
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// uuidOrNil passes "" as SQL NULL.
+func uuidOrNil(id string) any {
+	if id == "" {
+		return nil
+	}
+	return id
+}
+
+// CreateUser implements wallet.Store.
+func (s *Store) CreateUser(ctx context.Context, u wallet.User, currency string) (wallet.User, wallet.Wallet, error) {
+	if u.ID == "" {
+		u.ID = newID()
+	}
+	var w wallet.Wallet
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			INSERT INTO users (id, name, email, password_hash, role)
+			VALUES ($1, $2, $3, $4, $5) RETURNING created_at`,
+			u.ID, u.Name, u.Email, u.PasswordHash, string(u.Role)).Scan(&u.CreatedAt)
+		if err != nil {
+			return err
+		}
+		var kind wallet.WalletKind
+		switch u.Role {
+		case wallet.RoleUser:
+			kind = wallet.KindUser
+		case wallet.RoleBank:
+			kind = wallet.KindSettlement
+		default:
+			return nil
+		}
+		w = wallet.Wallet{ID: newID(), UserID: u.ID, Kind: kind, Currency: currency}
+		if _, err := tx.Exec(ctx, `INSERT INTO wallets (id, user_id, kind, currency) VALUES ($1, $2, $3, $4)`,
+			w.ID, w.UserID, string(w.Kind), w.Currency); err != nil {
+			return err
+		}
+		if kind == wallet.KindSettlement {
+			_, err = tx.Exec(ctx, `INSERT INTO settlement_shards (wallet_id, shard)
+				SELECT $1, g FROM generate_series(0, $2 - 1) AS g`, w.ID, SettlementShards)
+		}
+		return err
+	})
+	if err != nil {
+		return wallet.User{}, wallet.Wallet{}, translate(err)
+	}
+	return u, w, nil
+}
+
+const userColumns = `id, name, email, password_hash, role, created_at`
+
+func scanUser(row pgx.Row) (wallet.User, error) {
+	var u wallet.User
+	var role string
+	err := row.Scan(&u.ID, &u.Name, &u.Email, &u.PasswordHash, &role, &u.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return wallet.User{}, wallet.Errorf(wallet.EUserNotFound, "user not found")
+	}
+	u.Role = wallet.Role(role)
+	return u, translate(err)
+}
+
+// UserByEmail implements wallet.Store.
+func (s *Store) UserByEmail(ctx context.Context, email string) (wallet.User, error) {
+	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE lower(email) = lower($1)`, email))
+}
+
+// UserByID implements wallet.Store.
+func (s *Store) UserByID(ctx context.Context, id string) (wallet.User, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return wallet.User{}, wallet.Errorf(wallet.EUserNotFound, "user not found")
+	}
+	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+}
+
+// SetPasswordHash replaces a user's password hash.
+func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, userID, hash)
+	return translate(err)
+}
+
+// walletSelect reads a wallet with its balance (the shards' sum for a
+// settlement account) and its available balance (less pending outgoing
+// transfers, for a user wallet).
+const walletSelect = `
+	SELECT w.id, w.user_id, w.kind, w.currency,
+	       CASE WHEN w.kind = 'settlement'
+	            THEN (SELECT coalesce(sum(s.balance), 0)::bigint FROM settlement_shards s WHERE s.wallet_id = w.id)
+	            ELSE w.balance END,
+	       CASE WHEN w.kind = 'settlement' THEN 0
+	            ELSE (SELECT coalesce(sum(o.amount), 0)::bigint FROM operations o
+	                  WHERE o.from_wallet_id = w.id AND o.status = 'pending') END
+	FROM wallets w`
+
+func scanWallet(row pgx.Row) (wallet.Wallet, error) {
+	var w wallet.Wallet
+	var kind string
+	var pending int64
+	err := row.Scan(&w.ID, &w.UserID, &kind, &w.Currency, &w.Balance, &pending)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return wallet.Wallet{}, wallet.Errorf(wallet.EWalletNotFound, "wallet not found")
+	}
+	w.Kind = wallet.WalletKind(kind)
+	w.Available = w.Balance - wallet.Amount(pending)
+	return w, translate(err)
+}
+
+// WalletOf implements wallet.Store.
+func (s *Store) WalletOf(ctx context.Context, userID string) (wallet.Wallet, error) {
+	return scanWallet(s.pool.QueryRow(ctx, walletSelect+` WHERE w.user_id = $1 ORDER BY w.created_at LIMIT 1`, userID))
+}
+
+// WalletByID implements wallet.Store.
+func (s *Store) WalletByID(ctx context.Context, id string) (wallet.Wallet, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return wallet.Wallet{}, wallet.Errorf(wallet.EWalletNotFound, "wallet not found")
+	}
+	return scanWallet(s.pool.QueryRow(ctx, walletSelect+` WHERE w.id = $1`, id))
+}
+
+const opColumns = `o.id, o.type, o.status, o.failure_code, o.amount, o.currency, o.from_wallet_id,
+	o.to_wallet_id, o.details, o.created_by, o.created_at, o.completed_at`
+
+func scanOperation(row pgx.Row, extra ...any) (wallet.Operation, error) {
+	var op wallet.Operation
+	var typ, status string
+	var failure *string
+	dest := append([]any{&op.ID, &typ, &status, &failure, &op.Amount, &op.Currency, &op.FromWalletID,
+		&op.ToWalletID, &op.Details, &op.CreatedBy, &op.CreatedAt, &op.CompletedAt}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return wallet.Operation{}, wallet.Errorf(wallet.EOperationNotFound, "operation not found")
+		}
+		return wallet.Operation{}, translate(err)
+	}
+	op.Type, op.Status = wallet.OpType(typ), wallet.Status(status)
+	if failure != nil {
+		op.FailureCode = *failure
+	}
+	return op, nil
+}
+
+// scanViewed scans an operation followed by the viewer's balance_after.
+func scanViewed(row pgx.Row) (wallet.Operation, error) {
+	var after *int64
+	op, err := scanOperation(row, &after)
+	if after != nil {
+		a := wallet.Amount(*after)
+		op.BalanceAfter = &a
+	}
+	return op, err
+}
+
+// CreateOperation implements wallet.Store.
+func (s *Store) CreateOperation(ctx context.Context, op wallet.Operation, key *wallet.IdempotencyKey) (wallet.Operation, bool, error) {
+	if op.ID == "" {
+		op.ID = newID()
+	}
+	op.Status = wallet.StatusPending
+	var replayed bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			INSERT INTO operations (id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING created_at`,
+			op.ID, string(op.Type), int64(op.Amount), op.Currency, op.FromWalletID, op.ToWalletID,
+			op.Details, op.CreatedBy).Scan(&op.CreatedAt)
+		if err != nil || key == nil {
+			return err
+		}
+		// ON CONFLICT waits for a concurrent insert of the same key to
+		// commit or roll back, so two requests never both win.
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO idempotency_keys (user_id, key, request_hash, operation_id, status_code)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, key) DO NOTHING`,
+			key.UserID, key.Key, key.RequestHash, op.ID, key.StatusCode)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			replayed = true
+			return errRollback
+		}
+		return nil
+	})
+	if replayed {
+		prev, prevOp, err := s.LookupIdempotencyKey(ctx, key.UserID, key.Key)
+		if err != nil {
+			return wallet.Operation{}, false, err
+		}
+		if string(prev.RequestHash) != string(key.RequestHash) {
+			return wallet.Operation{}, false, wallet.Errorf(wallet.EIdempotencyKeyReused,
+				"this Idempotency-Key was used with a different request")
+		}
+		return prevOp, true, nil
+	}
+	if err != nil {
+		return wallet.Operation{}, false, translate(err)
+	}
+	return op, false, nil
+}
+
+var errRollback = errors.New("rollback")
+
+// LookupIdempotencyKey implements wallet.Store.
+func (s *Store) LookupIdempotencyKey(ctx context.Context, userID, key string) (wallet.IdempotencyKey, wallet.Operation, error) {
+	k := wallet.IdempotencyKey{UserID: userID, Key: key}
+	var after *int64
+	op, err := scanOperation(s.pool.QueryRow(ctx, `
+		SELECT `+opColumns+`, e.balance_after, k.request_hash, k.status_code
+		FROM idempotency_keys k
+		JOIN operations o ON o.id = k.operation_id
+		LEFT JOIN entries e ON e.operation_id = o.id AND e.wallet_id IN (
+			SELECT id FROM wallets WHERE user_id = k.user_id)
+		WHERE k.user_id = $1 AND k.key = $2`, userID, key), &after, &k.RequestHash, &k.StatusCode)
+	if err != nil {
+		return k, op, err
+	}
+	if after != nil {
+		a := wallet.Amount(*after)
+		op.BalanceAfter = &a
+	}
+	return k, op, nil
+}
+
+// SetIdempotencyStatus implements wallet.Store.
+func (s *Store) SetIdempotencyStatus(ctx context.Context, userID, key string, status int) error {
+	_, err := s.pool.Exec(ctx, `UPDATE idempotency_keys SET status_code = $3 WHERE user_id = $1 AND key = $2`,
+		userID, key, status)
+	return translate(err)
+}
+
+// Operation implements wallet.Store.
+func (s *Store) Operation(ctx context.Context, id, viewerWalletID string) (wallet.Operation, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return wallet.Operation{}, wallet.Errorf(wallet.EOperationNotFound, "operation not found")
+	}
+	return scanViewed(s.pool.QueryRow(ctx, `
+		SELECT `+opColumns+`, e.balance_after
+		FROM operations o
+		LEFT JOIN entries e ON e.operation_id = o.id AND e.wallet_id = $2::uuid
+		WHERE o.id = $1`, id, uuidOrNil(viewerWalletID)))
+}
+
+// WalletOperations implements wallet.Store.
+func (s *Store) WalletOperations(ctx context.Context, walletID, before string, limit int) ([]wallet.Operation, error) {
+	if before == "" {
+		before = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+opColumns+`, e.balance_after
+		FROM (
+			(SELECT * FROM operations WHERE from_wallet_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3)
+			UNION ALL
+			(SELECT * FROM operations WHERE to_wallet_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3)
+		) o
+		LEFT JOIN entries e ON e.operation_id = o.id AND e.wallet_id = $1
+		ORDER BY o.id DESC
+		LIMIT $3`, walletID, before, limit)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	ops := make([]wallet.Operation, 0, limit)
+	for rows.Next() {
+		op, err := scanViewed(rows)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	return ops, translate(rows.Err())
+}
+
+// PendingOperations implements wallet.Store.
+func (s *Store) PendingOperations(ctx context.Context, olderThan time.Time, limit int) ([]wallet.Operation, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+opColumns+` FROM operations o
+		WHERE o.status = 'pending' AND o.created_at < $1
+		ORDER BY o.created_at LIMIT $2`, olderThan, limit)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var ops []wallet.Operation
+	for rows.Next() {
+		op, err := scanOperation(rows)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	return ops, translate(rows.Err())
+}
+
+// ApplyOperation implements wallet.Store. It retries serialization
+// failures and deadlocks, and nothing else.
+func (s *Store) ApplyOperation(ctx context.Context, id string) (wallet.Operation, error) {
+	for attempt := 1; ; attempt++ {
+		op, err := s.applyOnce(ctx, id)
+		if err != nil && retryable(err) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return wallet.Operation{}, translate(err)
+		}
+		return op, nil
+	}
+}
+
+// applyOnce applies one operation in one transaction: it locks the
+// operation row, returns it untouched unless it is pending, then locks the
+// user wallets in id order, moves the money with a conditional debit,
+// writes both entries and marks the operation final, all in one commit.
+func (s *Store) applyOnce(ctx context.Context, id string) (wallet.Operation, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return wallet.Operation{}, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+
+	op, err := scanOperation(tx.QueryRow(ctx, `SELECT `+opColumns+` FROM operations o WHERE o.id = $1 FOR UPDATE`, id))
+	if err != nil {
+		return wallet.Operation{}, err
+	}
+	if op.Final() {
+		return op, tx.Commit(ctx)
+	}
+
+	failure := ""
+	var fromAfter, toAfter *int64
+	switch op.Type {
+	case wallet.OpTransfer:
+		// Lock both wallets in one global order (by id) so two transfers in
+		// opposite directions never deadlock. FOR NO KEY UPDATE does not
+		// block the key-share locks that foreign keys take.
+		rows, err := tx.Query(ctx, `SELECT id, balance FROM wallets WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`,
+			[]string{op.FromWalletID, op.ToWalletID})
+		if err != nil {
+			return wallet.Operation{}, err
+		}
+		balances := map[string]int64{}
+		for rows.Next() {
+			var wid string
+			var bal int64
+			if err := rows.Scan(&wid, &bal); err != nil {
+				rows.Close()
+				return wallet.Operation{}, err
+			}
+			balances[wid] = bal
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return wallet.Operation{}, err
+		}
+		if balances[op.FromWalletID] < int64(op.Amount) {
+			failure = wallet.EInsufficientFunds
+			break
+		}
+		fromAfter, toAfter = new(int64), new(int64)
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE wallets SET balance = balance - $2 WHERE id = $1 AND balance >= $2 RETURNING balance`,
+			op.FromWalletID, int64(op.Amount)).QueryRow(func(r pgx.Row) error { return r.Scan(fromAfter) })
+		b.Queue(`UPDATE wallets SET balance = balance + $2 WHERE id = $1 RETURNING balance`,
+			op.ToWalletID, int64(op.Amount)).QueryRow(func(r pgx.Row) error { return r.Scan(toAfter) })
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return wallet.Operation{}, errors.New("conditional debit found the balance changed under its lock")
+			}
+			return wallet.Operation{}, err
+		}
+	case wallet.OpDeposit:
+		toAfter = new(int64)
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE wallets SET balance = balance + $2 WHERE id = $1 AND kind = 'user' RETURNING balance`,
+			op.ToWalletID, int64(op.Amount)).QueryRow(func(r pgx.Row) error { return r.Scan(toAfter) })
+		b.Queue(`UPDATE settlement_shards SET balance = balance - $2 WHERE wallet_id = $1 AND shard = $3`,
+			op.FromWalletID, int64(op.Amount), shardOf(op.ID))
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				failure = wallet.EWalletNotFound
+				break
+			}
+			return wallet.Operation{}, err
+		}
+	default:
+		return wallet.Operation{}, fmt.Errorf("operation %s has unknown type %q", op.ID, op.Type)
+	}
+
+	if failure != "" {
+		// Nothing was changed above when we get here with a failure, except
+		// a batch that stopped at its first statement; roll that back.
+		if err := tx.Rollback(ctx); err != nil {
+			return wallet.Operation{}, err
+		}
+		return s.failOperation(ctx, id, failure)
+	}
+
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO entries (operation_id, wallet_id, amount, balance_after) VALUES
+		($1, $2, $3, $4), ($1, $5, $6, $7)`,
+		op.ID, op.FromWalletID, -int64(op.Amount), fromAfter, op.ToWalletID, int64(op.Amount), toAfter)
+	b.Queue(`UPDATE operations SET status = 'completed', completed_at = now() WHERE id = $1 RETURNING completed_at`,
+		op.ID).QueryRow(func(r pgx.Row) error { return r.Scan(&op.CompletedAt) })
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return wallet.Operation{}, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return wallet.Operation{}, err
+	}
+	op.Status = wallet.StatusCompleted
+	return op, nil
+}
+
+// failOperation marks a still-pending operation failed with code, in its
+// own transaction; an operation already final is returned as it is.
+func (s *Store) failOperation(ctx context.Context, id, code string) (wallet.Operation, error) {
+	op, err := scanOperation(s.pool.QueryRow(ctx, `
+		WITH upd AS (
+			UPDATE operations SET status = 'failed', failure_code = $2, completed_at = now()
+			WHERE id = $1 AND status = 'pending'
+			RETURNING *
+		)
+		SELECT `+opColumns+` FROM upd o
+		UNION ALL
+		SELECT `+opColumns+` FROM operations o WHERE o.id = $1 AND NOT EXISTS (SELECT 1 FROM upd)`, id, code))
+	return op, err
+}
+
+// shardOf picks the settlement shard a deposit touches.
+func shardOf(opID string) int16 {
+	h := fnv.New32a()
+	h.Write([]byte(opID))
+	return int16(h.Sum32() % SettlementShards)
+}

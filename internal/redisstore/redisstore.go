@@ -1,0 +1,201 @@
+// Package redisstore keeps the service's short-lived state in Redis:
+// sessions and access tokens, login rate limits, idempotency claims, and
+// the pub/sub channel that tells waiting clients an operation is final.
+// Every key starts with a prefix and lives in REDIS_URL's database; channel
+// names carry the per-deployment prefix, since pub/sub ignores databases.
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/walletd/wallet/internal/wallet"
+)
+
+// Store wraps one go-redis client.
+type Store struct {
+	rdb    redis.UniversalClient
+	prefix string
+}
+
+// New returns a Store whose keys and channels start with prefix.
+func New(rdb redis.UniversalClient, prefix string) *Store {
+	return &Store{rdb: rdb, prefix: prefix + ":"}
+}
+
+// Client exposes the Redis client for health checks.
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
+func randomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// sessionKey stores only a hash of the token, so a dump of Redis does not
+// hand out live sessions.
+func (s *Store) sessionKey(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return s.prefix + "session:" + hex.EncodeToString(sum[:])
+}
+
+// CreateSession starts a session for userID and returns its secret token.
+func (s *Store) CreateSession(ctx context.Context, userID string, ttl time.Duration) (string, wallet.Session, error) {
+	token := randomToken()
+	sess := wallet.Session{UserID: userID, CSRF: randomToken()}
+	if err := s.rdb.Set(ctx, s.sessionKey(token), sess.UserID+" "+sess.CSRF, ttl).Err(); err != nil {
+		return "", wallet.Session{}, fmt.Errorf("redisstore: create session: %w", err)
+	}
+	return token, sess, nil
+}
+
+// Session returns the session of token, or EUnauthorized.
+func (s *Store) Session(ctx context.Context, token string) (wallet.Session, error) {
+	if token == "" || len(token) > 128 {
+		return wallet.Session{}, wallet.Errorf(wallet.EUnauthorized, "session is missing or expired")
+	}
+	v, err := s.rdb.Get(ctx, s.sessionKey(token)).Result()
+	if errors.Is(err, redis.Nil) {
+		return wallet.Session{}, wallet.Errorf(wallet.EUnauthorized, "session is missing or expired")
+	}
+	if err != nil {
+		return wallet.Session{}, fmt.Errorf("redisstore: read session: %w", err)
+	}
+	userID, csrf, _ := strings.Cut(v, " ")
+	return wallet.Session{UserID: userID, CSRF: csrf}, nil
+}
+
+// DeleteSession ends a session on the server.
+func (s *Store) DeleteSession(ctx context.Context, token string) error {
+	if err := s.rdb.Del(ctx, s.sessionKey(token)).Err(); err != nil {
+		return fmt.Errorf("redisstore: delete session: %w", err)
+	}
+	return nil
+}
+
+// Failures returns how many failures key has counted in its window.
+func (s *Store) Failures(ctx context.Context, key string) (int64, error) {
+	n, err := s.rdb.Get(ctx, s.prefix+"fail:"+key).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	return n, err
+}
+
+// CountFailure counts one failure for key; the count lapses window after
+// the first failure.
+func (s *Store) CountFailure(ctx context.Context, key string, window time.Duration) error {
+	k := s.prefix + "fail:" + key
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Incr(ctx, k)
+		p.ExpireNX(ctx, k, window)
+		return nil
+	})
+	return err
+}
+
+// ResetFailures forgets key's failures.
+func (s *Store) ResetFailures(ctx context.Context, key string) error {
+	return s.rdb.Del(ctx, s.prefix+"fail:"+key).Err()
+}
+
+// Claim marks key as in progress for at most ttl and reports whether this
+// caller got it. It is an early answer for concurrent duplicates only:
+// Postgres's unique key decides.
+func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	return s.rdb.SetNX(ctx, s.prefix+"claim:"+key, "1", ttl).Result()
+}
+
+// Unclaim ends a claim, with a fresh context so a cancelled request does
+// not leave it behind.
+func (s *Store) Unclaim(key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = s.rdb.Del(ctx, s.prefix+"claim:"+key).Err()
+}
+
+// resultsChannel is where workers announce final operations.
+func (s *Store) resultsChannel() string { return s.prefix + "results" }
+
+// PublishResult announces that an operation is final.
+func (s *Store) PublishResult(ctx context.Context, opID string) error {
+	return s.rdb.Publish(ctx, s.resultsChannel(), opID).Err()
+}
+
+// Results fans the results channel out to waiters in this process, over
+// one subscription.
+type Results struct {
+	store *Store
+	log   *slog.Logger
+	mu    sync.Mutex
+	subs  map[string]map[chan struct{}]struct{}
+}
+
+// NewResults returns a Results; call Run to start receiving.
+func (s *Store) NewResults(log *slog.Logger) *Results {
+	return &Results{store: s, log: log, subs: map[string]map[chan struct{}]struct{}{}}
+}
+
+// Run receives results until ctx ends; go-redis resubscribes after a
+// dropped connection.
+func (r *Results) Run(ctx context.Context) {
+	ps := r.store.rdb.Subscribe(ctx, r.store.resultsChannel())
+	defer ps.Close()
+	ch := ps.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			r.notify(m.Payload)
+		}
+	}
+}
+
+func (r *Results) notify(opID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for c := range r.subs[opID] {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Watch returns a channel that receives when opID is announced final,
+// and a function to stop watching. Watch before reading the operation's
+// row, so that no announcement falls between the read and the wait.
+func (r *Results) Watch(opID string) (<-chan struct{}, func()) {
+	c := make(chan struct{}, 1)
+	r.mu.Lock()
+	if r.subs[opID] == nil {
+		r.subs[opID] = map[chan struct{}]struct{}{}
+	}
+	r.subs[opID][c] = struct{}{}
+	r.mu.Unlock()
+	return c, func() {
+		r.mu.Lock()
+		delete(r.subs[opID], c)
+		if len(r.subs[opID]) == 0 {
+			delete(r.subs, opID)
+		}
+		r.mu.Unlock()
+	}
+}

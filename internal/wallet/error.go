@@ -1,0 +1,75 @@
+package wallet
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. Each is a stable, snake_case string that the API returns in
+// {"error": {"code": ...}} and that the boundaries map to statuses or retry
+// decisions in one table each.
+const (
+	EInvalidRequest       = "invalid_request"
+	EInvalidAmount        = "invalid_amount"
+	EInvalidEmail         = "invalid_email"
+	EInvalidName          = "invalid_name"
+	EInvalidDetails       = "invalid_details"
+	EInvalidCursor        = "invalid_cursor"
+	EInvalidLimit         = "invalid_limit"
+	EInvalidWalletID      = "invalid_wallet_id"
+	EInvalidIdemKey       = "invalid_idempotency_key"
+	EWeakPassword         = "weak_password"
+	EEmailTaken           = "email_taken"
+	EInvalidCredentials   = "invalid_credentials"
+	ETooManyAttempts      = "too_many_attempts"
+	EUnauthorized         = "unauthorized"
+	EForbidden            = "forbidden"
+	EWalletNotFound       = "wallet_not_found"
+	EOperationNotFound    = "operation_not_found"
+	EUserNotFound         = "user_not_found"
+	ESameWallet           = "same_wallet"
+	EInsufficientFunds    = "insufficient_funds"
+	EWalletBusy           = "wallet_busy"
+	EIdempotencyKeyReused = "idempotency_key_reused"
+	ERequestInProgress    = "request_in_progress"
+	ECurrencyMismatch     = "currency_mismatch"
+	EUnavailable          = "unavailable"
+	EInternal             = "internal"
+)
+
+// Error is the one error type of the service: a code from the list above
+// and a message that is safe to show to the caller.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf builds an *Error with a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, EInternal
+// for any other error, and "" for nil.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EInternal
+}
+
+// ErrorMessage returns the caller-safe message of err: the *Error's own,
+// or a generic text that reveals nothing of an internal failure.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}

@@ -1,0 +1,192 @@
+// Package wallet holds the ledger's domain: money, users, wallets,
+// operations and their entries, the error codes, and the interfaces the
+// adapters implement. It imports the standard library only.
+package wallet
+
+import (
+	"context"
+	"time"
+)
+
+// Role says what an account may do.
+type Role string
+
+// Roles. A payment system (bank) deposits into user wallets from its
+// settlement account; an admin sees everything and the queue dashboard.
+const (
+	RoleUser  Role = "user"
+	RoleBank  Role = "bank"
+	RoleAdmin Role = "admin"
+)
+
+// User is an account that can sign in.
+type User struct {
+	ID           string
+	Name         string
+	Email        string
+	Role         Role
+	PasswordHash string
+	CreatedAt    time.Time
+}
+
+// WalletKind separates user wallets, which may never go negative, from a
+// payment system's settlement account, which stands for money outside the
+// service and may.
+type WalletKind string
+
+// Wallet kinds.
+const (
+	KindUser       WalletKind = "user"
+	KindSettlement WalletKind = "settlement"
+)
+
+// Wallet is an account in the ledger.
+type Wallet struct {
+	ID       string
+	UserID   string
+	Kind     WalletKind
+	Currency string
+	// Balance is the sum of the wallet's entries.
+	Balance Amount
+	// Available is Balance less the wallet's pending outgoing transfers.
+	Available Amount
+}
+
+// OpType names what an operation does.
+type OpType string
+
+// Operation types; the names are also the API paths that create them.
+const (
+	OpDeposit  OpType = "external_to_wallet"
+	OpTransfer OpType = "wallet_to_wallet"
+)
+
+// Status is where an operation is in its life: pending until a worker
+// applies it, then completed or failed for good.
+type Status string
+
+// Statuses.
+const (
+	StatusPending   Status = "pending"
+	StatusCompleted Status = "completed"
+	StatusFailed    Status = "failed"
+)
+
+// Failure codes beyond the error codes, for operations that end failed.
+const (
+	FailExpired = "expired"
+)
+
+// Operation is one deposit or transfer. From is the debited account (a
+// settlement account for a deposit), To the credited user wallet.
+type Operation struct {
+	ID           string
+	Type         OpType
+	Status       Status
+	FailureCode  string
+	Amount       Amount
+	Currency     string
+	FromWalletID string
+	ToWalletID   string
+	Details      string
+	CreatedBy    string
+	CreatedAt    time.Time
+	CompletedAt  *time.Time
+	// BalanceAfter is the balance of the viewer's own wallet right after
+	// the operation; set only when read for a viewer who owns a wallet in it
+	// and the operation completed.
+	BalanceAfter *Amount
+}
+
+// Final reports whether the operation will never change again.
+func (o *Operation) Final() bool { return o.Status != StatusPending }
+
+// Entry is one leg of a double entry: a signed amount on one wallet.
+type Entry struct {
+	OperationID string
+	WalletID    string
+	Amount      Amount
+}
+
+// Entries returns the legs that applying o writes: a debit of From and a
+// credit of To, which always sum to zero.
+func (o *Operation) Entries() []Entry {
+	return []Entry{
+		{OperationID: o.ID, WalletID: o.FromWalletID, Amount: -o.Amount},
+		{OperationID: o.ID, WalletID: o.ToWalletID, Amount: o.Amount},
+	}
+}
+
+// Balanced reports whether entries sum to zero without overflow.
+func Balanced(entries []Entry) bool {
+	var sum Amount
+	for _, e := range entries {
+		var ok bool
+		if sum, ok = AddChecked(sum, e.Amount); !ok {
+			return false
+		}
+	}
+	return sum == 0
+}
+
+// Lock is a held distributed lock that can travel with a task, so that
+// the worker that commits the operation releases it.
+type Lock struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Session is a signed-in browser session or a bearer access token.
+type Session struct {
+	UserID string
+	// CSRF is the token that forms posted with this session must carry.
+	CSRF string
+}
+
+// IdempotencyKey scopes a client-chosen key to the caller and remembers a
+// hash of the request it first came with.
+type IdempotencyKey struct {
+	UserID      string
+	Key         string
+	RequestHash []byte
+	// StatusCode is the HTTP status of the first answer.
+	StatusCode int
+}
+
+// Store is the ledger's durable state: Postgres, the only source of truth.
+type Store interface {
+	// CreateUser stores a new user and, for RoleUser and RoleBank, its wallet
+	// (a settlement account for a bank). Returns EEmailTaken.
+	CreateUser(ctx context.Context, u User, currency string) (User, Wallet, error)
+	// UserByEmail returns EUserNotFound.
+	UserByEmail(ctx context.Context, email string) (User, error)
+	// UserByID returns EUserNotFound.
+	UserByID(ctx context.Context, id string) (User, error)
+	// WalletOf returns the user's wallet with its available balance, or
+	// EWalletNotFound when the user has none.
+	WalletOf(ctx context.Context, userID string) (Wallet, error)
+	// WalletByID returns EWalletNotFound.
+	WalletByID(ctx context.Context, id string) (Wallet, error)
+	// CreateOperation stores a pending operation, and with key its
+	// idempotency record, in one commit. If key was used before it returns
+	// the earlier operation and replayed=true, or EIdempotencyKeyReused when
+	// the request hash differs.
+	CreateOperation(ctx context.Context, op Operation, key *IdempotencyKey) (stored Operation, replayed bool, err error)
+	// LookupIdempotencyKey returns the operation a key created, or
+	// EOperationNotFound when the key is unused.
+	LookupIdempotencyKey(ctx context.Context, userID, key string) (IdempotencyKey, Operation, error)
+	// SetIdempotencyStatus records the status code of the first answer.
+	SetIdempotencyStatus(ctx context.Context, userID, key string, status int) error
+	// Operation returns EOperationNotFound. viewerWalletID, when set, fills
+	// BalanceAfter.
+	Operation(ctx context.Context, id, viewerWalletID string) (Operation, error)
+	// WalletOperations lists a wallet's operations newest first, starting
+	// after the operation id before (exclusive) when set.
+	WalletOperations(ctx context.Context, walletID, before string, limit int) ([]Operation, error)
+	// ApplyOperation applies a pending operation exactly once, in one
+	// transaction, and returns it final. A final operation is returned as is.
+	ApplyOperation(ctx context.Context, id string) (Operation, error)
+	// PendingOperations lists operations still pending that were created
+	// before olderThan, oldest first.
+	PendingOperations(ctx context.Context, olderThan time.Time, limit int) ([]Operation, error)
+}

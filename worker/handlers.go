@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/walletd/wallet/internal/ledger"
+	"github.com/walletd/wallet/internal/queue"
+	"github.com/walletd/wallet/internal/wallet"
+)
+
+type handlers struct {
+	svc        *ledger.Service
+	log        *slog.Logger
+	sweepAfter time.Duration
+}
+
+// apply commits one operation. Errors are retried, except those that no
+// retry can fix (a malformed payload, an unknown operation).
+func (h *handlers) apply(ctx context.Context, t *asynq.Task) error {
+	p, err := queue.DecodeApply(t.Payload())
+	if err != nil {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	op, err := h.svc.Apply(ctx, p.OperationID, p.Locks)
+	switch wallet.ErrorCode(err) {
+	case "":
+		h.log.Debug("operation final", slog.String("operation_id", op.ID), slog.String("status", string(op.Status)))
+		return nil
+	case wallet.EOperationNotFound, wallet.EInvalidRequest:
+		return fmt.Errorf("operation %s: %w: %w", p.OperationID, err, asynq.SkipRetry)
+	}
+	return fmt.Errorf("operation %s: %w", p.OperationID, err)
+}
+
+func (h *handlers) sweep(ctx context.Context, _ *asynq.Task) error {
+	n, err := h.svc.Sweep(ctx, h.sweepAfter)
+	if n > 0 {
+		h.log.Info("sweep", slog.Int("requeued", n))
+	}
+	return err
+}

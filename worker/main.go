@@ -1,0 +1,136 @@
+// Command worker applies accepted operations from the queue to Postgres.
+// Run as many as you like. Subcommands: "worker" (or "worker run") runs
+// a worker; "worker migrate" applies migrations and exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/walletd/wallet/internal/app"
+	"github.com/walletd/wallet/internal/config"
+	"github.com/walletd/wallet/internal/queue"
+)
+
+func main() {
+	cmd := "run"
+	if len(os.Args) > 1 {
+		cmd = os.Args[1]
+	}
+	var err error
+	switch cmd {
+	case "run":
+		err = run()
+	case "migrate":
+		err = migrate()
+	default:
+		err = fmt.Errorf("unknown command %q (want run or migrate)", cmd)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+// migrate applies pending migrations (app.Open does) and creates the
+// start-up accounts, then exits.
+func migrate() error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	a, err := app.Open(context.Background(), cfg, app.NewLogger(cfg.LogLevel))
+	if err != nil {
+		return err
+	}
+	a.Close()
+	fmt.Println("migrations applied")
+	return nil
+}
+
+func run() error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	log := app.NewLogger(cfg.LogLevel).With(slog.String("program", "worker"))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	a, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	srv := asynq.NewServer(a.RedisOpt, asynq.Config{
+		Concurrency:       cfg.WorkerConcurrency,
+		Queues:            map[string]int{queue.Name: 1},
+		TaskCheckInterval: cfg.TaskCheckInterval,
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		RetryDelayFunc:    retryDelay,
+		Logger:            app.AsynqLogger{Log: log},
+		LogLevel:          asynq.WarnLevel,
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			id, _ := asynq.GetTaskID(ctx)
+			log.Warn("task failed", slog.String("type", t.Type()), slog.String("operation_id", id), slog.Any("error", err))
+		}),
+	})
+	h := &handlers{svc: a.Service, log: log, sweepAfter: cfg.SweepAfter}
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(queue.TypeApply, h.apply)
+	mux.HandleFunc(queue.TypeSweep, h.sweep)
+
+	// Every worker runs a scheduler; Unique keeps one sweep per interval.
+	sched := asynq.NewScheduler(a.RedisOpt, &asynq.SchedulerOpts{Logger: app.AsynqLogger{Log: log}, LogLevel: asynq.WarnLevel})
+	if _, err := sched.Register("@every "+cfg.SweepInterval.String(), asynq.NewTask(queue.TypeSweep, nil),
+		asynq.Queue(queue.Name), asynq.Unique(cfg.SweepInterval), asynq.MaxRetry(0), asynq.Timeout(queue.TaskTimeout)); err != nil {
+		return err
+	}
+
+	var metricsSrv *http.Server
+	if cfg.MetricsAddr != "" {
+		metricsSrv = &http.Server{Addr: cfg.MetricsAddr, Handler: promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}),
+			ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := metricsSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics listener", slog.Any("error", err))
+			}
+		}()
+	}
+
+	if err := srv.Start(mux); err != nil {
+		return err
+	}
+	if err := sched.Start(); err != nil {
+		srv.Shutdown()
+		return err
+	}
+	log.Info("worker started", slog.Int("concurrency", cfg.WorkerConcurrency))
+	<-ctx.Done()
+	log.Info("shutting down: finishing tasks in flight")
+	sched.Shutdown()
+	srv.Shutdown()
+	if metricsSrv != nil {
+		_ = metricsSrv.Close()
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// retryDelay backs off from 100 ms to 10 s: transient failures (Postgres
+// restarting) clear quickly, and the sweeper covers anything longer.
+func retryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+	d := 100 * time.Millisecond << min(n, 7)
+	return min(d, 10*time.Second)
+}
