@@ -201,9 +201,14 @@ func (s *Server) checkPassword(c *fiber.Ctx, email, password string) (wallet.Use
 		return wallet.User{}, wallet.Errorf(wallet.ETooManyAttempts, "too many failed attempts; try again later")
 	}
 	u, err := s.svc.Authenticate(ctx, email, password)
-	if wallet.ErrorCode(err) == wallet.EInvalidCredentials {
+	switch wallet.ErrorCode(err) {
+	case wallet.EInvalidCredentials:
 		if err := s.sessions.CountFailure(ctx, limitKey, failureWindow); err != nil {
 			return wallet.User{}, err
+		}
+	case "":
+		if n > 0 {
+			_ = s.sessions.ResetFailures(ctx, limitKey)
 		}
 	}
 	return u, err

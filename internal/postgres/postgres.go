@@ -95,6 +95,9 @@ func Migrate(pool *pgxpool.Pool) error {
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}
+	// Close returns the connection the driver holds; without it the
+	// pool's Close would wait for that connection forever.
+	defer m.Close()
 	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		return fmt.Errorf("postgres: migrate up: %w", err)
 	}
