@@ -76,4 +76,3 @@ func (s *Server) createToken(c *fiber.Ctx) error {
 		"access_token": token, "token_type": "Bearer", "expires_in": int(s.cfg.SessionTTL.Seconds()),
 	})
 }
-

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"html/template"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -82,8 +83,12 @@ func (s *Server) home(c *fiber.Ctx) error {
 	if p == nil {
 		return c.Redirect("/login", fiber.StatusSeeOther)
 	}
-	d := pageData{Title: "Your wallet", SignedIn: true, CSRF: p.CSRF, Name: p.User.Name,
-		Error: c.Query("error"), Notice: c.Query("notice"), Currency: s.cur.Code}
+	d := pageData{Title: "Your wallet", SignedIn: true, CSRF: p.CSRF, Name: p.User.Name, Currency: s.cur.Code}
+	// Flash messages come as codes only, so a crafted link cannot put
+	// words on the page.
+	if code := c.Query("error"); code != "" {
+		d.Error = "Not sent: " + strings.ReplaceAll(safeCode(code), "_", " ") + "."
+	}
 	if p.WalletID != "" {
 		w, err := s.store.WalletByID(c.UserContext(), p.WalletID)
 		if err != nil {
@@ -114,7 +119,15 @@ func (s *Server) home(c *fiber.Ctx) error {
 }
 
 func (s *Server) loginPage(c *fiber.Ctx) error {
-	return s.render(c, fiber.StatusOK, "login.html", pageData{Title: "Log in", Notice: c.Query("notice")})
+	return s.render(c, fiber.StatusOK, "login.html", loginNotice(c))
+}
+
+func loginNotice(c *fiber.Ctx) pageData {
+	d := pageData{Title: "Log in"}
+	if c.Query("logged_out") != "" {
+		d.Notice = "You are logged out."
+	}
+	return d
 }
 
 func (s *Server) loginForm(c *fiber.Ctx) error {
@@ -171,54 +184,60 @@ func (s *Server) logoutForm(c *fiber.Ctx) error {
 	}
 	_ = s.sessions.DeleteSession(c.UserContext(), p.Token)
 	s.clearSessionCookie(c)
-	return c.Redirect("/login?notice="+url.QueryEscape("You are logged out."), fiber.StatusSeeOther)
+	return c.Redirect("/login?logged_out=1", fiber.StatusSeeOther)
 }
 
-// transferForm submits a transfer from the page and waits briefly, so the
-// page usually shows the final result.
+// transferForm submits a transfer from the page; the page's operation
+// list then shows its status.
 func (s *Server) transferForm(c *fiber.Ctx) error {
 	p := s.webSession(c)
 	if p == nil {
 		return c.Redirect("/login", fiber.StatusSeeOther)
 	}
-	back := func(key, msg string) error {
-		return c.Redirect("/?"+key+"="+url.QueryEscape(msg), fiber.StatusSeeOther)
+	fail := func(code string) error {
+		return c.Redirect("/?error="+url.QueryEscape(code), fiber.StatusSeeOther)
 	}
 	if !formCSRF(c, p) {
-		return back("error", "The form has expired; please try again.")
+		return fail(eCSRF)
 	}
 	if p.Kind != wallet.KindUser {
-		return back("error", "Only wallet owners can transfer.")
+		return fail(wallet.EForbidden)
 	}
 	to := c.FormValue("wallet_id")
 	if _, err := uuid.Parse(to); err != nil {
-		return back("error", "Wallet not found.")
+		return fail(wallet.EWalletNotFound)
 	}
 	amount, err := s.cur.ParseAmount(c.FormValue("amount"), s.cfg.MaxAmount)
 	if err != nil {
-		return back("error", wallet.ErrorMessage(err))
+		return fail(wallet.ErrorCode(err))
 	}
 	details, err := ledger.CheckDetails(c.FormValue("details"), false)
 	if err != nil {
-		return back("error", wallet.ErrorMessage(err))
+		return fail(wallet.ErrorCode(err))
 	}
 	acc, err := s.svc.Submit(c.UserContext(), ledger.Request{
 		Caller: p.User, Type: wallet.OpTransfer, ToWalletID: to, Amount: amount, Details: details,
 	})
 	if err != nil {
-		return back("error", wallet.ErrorMessage(err))
+		return fail(wallet.ErrorCode(err))
 	}
 	s.accepted.WithLabelValues(string(wallet.OpTransfer)).Inc()
-	op, err := s.waitFinal(c.UserContext(), acc.Op, p.WalletID, 3*time.Second)
-	if err != nil {
-		return back("error", wallet.ErrorMessage(err))
+	// Wait briefly so the page usually shows the final result in its list.
+	if _, err := s.waitFinal(c.UserContext(), acc.Op, p.WalletID, 3*time.Second); err != nil {
+		return fail(wallet.ErrorCode(err))
 	}
-	switch op.Status {
-	case wallet.StatusCompleted:
-		return back("notice", "Sent "+s.cur.Format(op.Amount)+" "+s.cur.Code+".")
-	case wallet.StatusFailed:
-		return back("error", "Transfer failed: "+op.FailureCode+".")
-	}
-	return back("notice", "Transfer accepted; it is still pending (operation "+op.ID+"). Refresh in a moment.")
+	return c.Redirect("/", fiber.StatusSeeOther)
 }
 
+// safeCode passes only snake_case codes through.
+func safeCode(code string) string {
+	if len(code) > 40 {
+		return "error"
+	}
+	for _, r := range code {
+		if (r < 'a' || r > 'z') && r != '_' {
+			return "error"
+		}
+	}
+	return code
+}

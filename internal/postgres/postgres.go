@@ -21,12 +21,20 @@ import (
 	"github.com/walletd/wallet/migrations"
 )
 
+// DefaultMaxConns sizes a process's pool when DATABASE_URL does not set
+// pool_max_conns: enough for a worker's concurrency, and small enough that
+// an API and a few workers stay under Postgres's default 100 connections.
+const DefaultMaxConns = 20
+
 // Open connects to databaseURL, creating the database first if it does not
 // exist yet, and returns a pool.
 func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse DATABASE_URL: %w", err)
+	}
+	if !strings.Contains(databaseURL, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	if cfg.ConnConfig.RuntimeParams == nil {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
