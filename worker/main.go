@@ -1,6 +1,7 @@
 // Command worker applies accepted operations from the queue to Postgres.
 // Run as many as you like. Subcommands: "worker" (or "worker run") runs
-// a worker; "worker migrate" applies migrations and exits.
+// a worker; "worker migrate" applies migrations and exits; "worker audit"
+// checks the ledger's invariants and exits non-zero on a violation.
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 
 	"github.com/walletd/wallet/internal/app"
 	"github.com/walletd/wallet/internal/config"
+	"github.com/walletd/wallet/internal/postgres"
 	"github.com/walletd/wallet/internal/queue"
 )
 
@@ -33,8 +35,13 @@ func main() {
 		err = run()
 	case "migrate":
 		err = migrate()
+	case "audit":
+		var clean bool
+		if clean, err = audit(); err == nil && !clean {
+			os.Exit(2)
+		}
 	default:
-		err = fmt.Errorf("unknown command %q (want run or migrate)", cmd)
+		err = fmt.Errorf("unknown command %q (want run, migrate or audit)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
@@ -56,6 +63,27 @@ func migrate() error {
 	a.Close()
 	fmt.Println("migrations applied")
 	return nil
+}
+
+// audit checks the ledger's invariants against DATABASE_URL and prints a
+// report; it exits 2 when any is broken.
+func audit() (bool, error) {
+	cfg, err := config.Load()
+	if err != nil {
+		return false, err
+	}
+	ctx := context.Background()
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return false, err
+	}
+	defer pool.Close()
+	r, err := postgres.NewStore(pool).Audit(ctx)
+	if err != nil {
+		return false, err
+	}
+	r.Print(os.Stdout)
+	return r.OK(), nil
 }
 
 func run() error {

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/walletd/wallet/internal/wallet"
 )
 
 type signupBody struct {
@@ -75,4 +77,17 @@ func (s *Server) createToken(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusCreated).JSON(fiber.Map{
 		"access_token": token, "token_type": "Bearer", "expires_in": int(s.cfg.SessionTTL.Seconds()),
 	})
+}
+
+// audit runs the ledger audit for admins: 200 with the report, whose "ok"
+// is false when any invariant is broken.
+func (s *Server) audit(c *fiber.Ctx) error {
+	if caller(c).User.Role != wallet.RoleAdmin {
+		return s.writeError(c, wallet.Errorf(wallet.EForbidden, "admins only"))
+	}
+	r, err := s.store.Audit(c.UserContext())
+	if err != nil {
+		return s.writeError(c, err)
+	}
+	return c.JSON(fiber.Map{"ok": r.OK(), "report": r})
 }

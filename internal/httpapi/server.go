@@ -131,6 +131,7 @@ func New(d Deps) *Server {
 	api.Post("/external_to_wallet", s.authenticate, s.requireJSON, s.deposit)
 	api.Post("/wallet_to_wallet", s.authenticate, s.requireJSON, s.transfer)
 	api.Get("/operations/:id", s.authenticate, s.getOperation)
+	api.Get("/admin/audit", s.authenticate, s.audit)
 	api.All("/*", func(c *fiber.Ctx) error { return s.writeError(c, fiber.ErrNotFound) })
 
 	if d.Dashboard != nil {

@@ -189,4 +189,6 @@ type Store interface {
 	// PendingOperations lists operations still pending that were created
 	// before olderThan, oldest first.
 	PendingOperations(ctx context.Context, olderThan time.Time, limit int) ([]Operation, error)
+	// Audit checks every invariant of the ledger in one snapshot.
+	Audit(ctx context.Context) (AuditReport, error)
 }

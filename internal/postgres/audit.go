@@ -1,0 +1,89 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/walletd/wallet/internal/wallet"
+)
+
+// auditChecks are the ledger's invariants, each a query that returns the
+// ids of the rows breaking it.
+var auditChecks = []struct{ name, sql string }{
+	{"every operation's entries sum to zero", `
+		SELECT operation_id::text FROM entries GROUP BY operation_id HAVING sum(amount) <> 0`},
+	{"every user wallet's balance equals its entries", `
+		SELECT w.id::text FROM wallets w
+		LEFT JOIN (SELECT wallet_id, sum(amount) AS s FROM entries GROUP BY wallet_id) e ON e.wallet_id = w.id
+		WHERE w.kind = 'user' AND w.balance <> coalesce(e.s, 0)`},
+	{"every settlement balance equals its entries", `
+		SELECT w.id::text FROM wallets w
+		LEFT JOIN (SELECT wallet_id, sum(balance) AS s FROM settlement_shards GROUP BY wallet_id) sh ON sh.wallet_id = w.id
+		LEFT JOIN (SELECT wallet_id, sum(amount) AS s FROM entries GROUP BY wallet_id) e ON e.wallet_id = w.id
+		WHERE w.kind = 'settlement' AND (coalesce(sh.s, 0) <> coalesce(e.s, 0) OR w.balance <> 0)`},
+	{"no user wallet is negative", `
+		SELECT id::text FROM wallets WHERE kind = 'user' AND balance < 0`},
+	{"every completed operation has exactly its two entries", `
+		SELECT o.id::text FROM operations o
+		LEFT JOIN entries e ON e.operation_id = o.id
+		WHERE o.status = 'completed'
+		GROUP BY o.id
+		HAVING count(e.id) <> 2
+		    OR count(*) FILTER (WHERE e.wallet_id = o.from_wallet_id AND e.amount = -o.amount) <> 1
+		    OR count(*) FILTER (WHERE e.wallet_id = o.to_wallet_id AND e.amount = o.amount) <> 1`},
+	{"no failed or pending operation has entries", `
+		SELECT DISTINCT o.id::text FROM operations o JOIN entries e ON e.operation_id = o.id
+		WHERE o.status <> 'completed'`},
+	{"each settlement balance is minus its completed deposits", `
+		SELECT w.id::text FROM wallets w
+		LEFT JOIN (SELECT wallet_id, sum(balance) AS s FROM settlement_shards GROUP BY wallet_id) sh ON sh.wallet_id = w.id
+		LEFT JOIN (SELECT from_wallet_id, sum(amount) AS s FROM operations
+		           WHERE type = 'external_to_wallet' AND status = 'completed' GROUP BY from_wallet_id) d
+		       ON d.from_wallet_id = w.id
+		WHERE w.kind = 'settlement' AND coalesce(sh.s, 0) <> -coalesce(d.s, 0)`},
+	{"all entries together sum to zero", `
+		SELECT 'ledger' FROM entries HAVING sum(amount) <> 0`},
+}
+
+// Audit checks every invariant of the ledger in one repeatable-read
+// snapshot, so a live system gives a consistent answer.
+func (s *Store) Audit(ctx context.Context) (wallet.AuditReport, error) {
+	r := wallet.AuditReport{CheckedAt: time.Now()}
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
+		func(tx pgx.Tx) error {
+			if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM operations), (SELECT count(*) FROM wallets),
+				(SELECT count(*) FROM entries)`).Scan(&r.Operations, &r.Wallets, &r.Entries); err != nil {
+				return err
+			}
+			for _, c := range auditChecks {
+				rows, err := tx.Query(ctx, c.sql)
+				if err != nil {
+					return err
+				}
+				check := wallet.AuditCheck{Name: c.name}
+				for rows.Next() {
+					var id string
+					if err := rows.Scan(&id); err != nil {
+						rows.Close()
+						return err
+					}
+					check.Violations++
+					if len(check.Examples) < 10 {
+						check.Examples = append(check.Examples, id)
+					}
+				}
+				rows.Close()
+				if err := rows.Err(); err != nil {
+					return err
+				}
+				r.Checks = append(r.Checks, check)
+			}
+			return nil
+		})
+	if err != nil {
+		return wallet.AuditReport{}, translate(err)
+	}
+	return r, nil
+}
