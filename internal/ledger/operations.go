@@ -151,7 +151,10 @@ func (s *Service) Submit(ctx context.Context, req Request) (Accepted, error) {
 		return Accepted{}, err
 	}
 	if replayed {
-		return Accepted{Op: op, Replayed: true, StatusCode: 202}, nil
+		// Another request stored this key first (its claim had lapsed);
+		// answer as a replay of it.
+		acc, _, err := s.replay(ctx, key)
+		return acc, err
 	}
 	// The operation is durable now. If the enqueue fails, the sweeper
 	// enqueues it later; release the locks so the wallets stay usable.

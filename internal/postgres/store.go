@@ -431,60 +431,50 @@ func (s *Store) applyOnce(ctx context.Context, id string) (wallet.Operation, err
 		}
 	case wallet.OpDeposit:
 		toAfter = new(int64)
-		b := &pgx.Batch{}
-		b.Queue(`UPDATE wallets SET balance = balance + $2 WHERE id = $1 AND kind = 'user' RETURNING balance`,
-			op.ToWalletID, int64(op.Amount)).QueryRow(func(r pgx.Row) error { return r.Scan(toAfter) })
-		b.Queue(`UPDATE settlement_shards SET balance = balance - $2 WHERE wallet_id = $1 AND shard = $3`,
-			op.FromWalletID, int64(op.Amount), shardOf(op.ID))
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				failure = wallet.EWalletNotFound
-				break
-			}
+		err := tx.QueryRow(ctx, `UPDATE wallets SET balance = balance + $2 WHERE id = $1 AND kind = 'user' RETURNING balance`,
+			op.ToWalletID, int64(op.Amount)).Scan(toAfter)
+		if errors.Is(err, pgx.ErrNoRows) {
+			failure = wallet.EWalletNotFound
+			break
+		}
+		if err != nil {
+			return wallet.Operation{}, err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE settlement_shards SET balance = balance - $2 WHERE wallet_id = $1 AND shard = $3`,
+			op.FromWalletID, int64(op.Amount), shardOf(op.ID)); err != nil {
 			return wallet.Operation{}, err
 		}
 	default:
 		return wallet.Operation{}, fmt.Errorf("operation %s has unknown type %q", op.ID, op.Type)
 	}
 
-	if failure != "" {
-		// Nothing was changed above when we get here with a failure, except
-		// a batch that stopped at its first statement; roll that back.
-		if err := tx.Rollback(ctx); err != nil {
-			return wallet.Operation{}, err
-		}
-		return s.failOperation(ctx, id, failure)
-	}
-
+	// The failure, or the entries, and the final status commit together,
+	// while this transaction still holds the operation's row lock.
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO entries (operation_id, wallet_id, amount, balance_after) VALUES
-		($1, $2, $3, $4), ($1, $5, $6, $7)`,
-		op.ID, op.FromWalletID, -int64(op.Amount), fromAfter, op.ToWalletID, int64(op.Amount), toAfter)
-	b.Queue(`UPDATE operations SET status = 'completed', completed_at = now() WHERE id = $1 RETURNING completed_at`,
-		op.ID).QueryRow(func(r pgx.Row) error { return r.Scan(&op.CompletedAt) })
+	if failure == "" {
+		b.Queue(`INSERT INTO entries (operation_id, wallet_id, amount, balance_after) VALUES
+			($1, $2, $3, $4), ($1, $5, $6, $7)`,
+			op.ID, op.FromWalletID, -int64(op.Amount), fromAfter, op.ToWalletID, int64(op.Amount), toAfter)
+		op.Status = wallet.StatusCompleted
+	} else {
+		op.Status, op.FailureCode = wallet.StatusFailed, failure
+	}
+	b.Queue(`UPDATE operations SET status = $2, failure_code = $3, completed_at = now() WHERE id = $1 RETURNING completed_at`,
+		op.ID, string(op.Status), nullIfEmpty(failure)).QueryRow(func(r pgx.Row) error { return r.Scan(&op.CompletedAt) })
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return wallet.Operation{}, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return wallet.Operation{}, err
 	}
-	op.Status = wallet.StatusCompleted
 	return op, nil
 }
 
-// failOperation marks a still-pending operation failed with code, in its
-// own transaction; an operation already final is returned as it is.
-func (s *Store) failOperation(ctx context.Context, id, code string) (wallet.Operation, error) {
-	op, err := scanOperation(s.pool.QueryRow(ctx, `
-		WITH upd AS (
-			UPDATE operations SET status = 'failed', failure_code = $2, completed_at = now()
-			WHERE id = $1 AND status = 'pending'
-			RETURNING *
-		)
-		SELECT `+opColumns+` FROM upd o
-		UNION ALL
-		SELECT `+opColumns+` FROM operations o WHERE o.id = $1 AND NOT EXISTS (SELECT 1 FROM upd)`, id, code))
-	return op, err
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // shardOf picks the settlement shard a deposit touches.

@@ -1,0 +1,295 @@
+// Package pgtest gives integration tests their own Postgres database and
+// Redis key space on the local servers, and factories for fixtures. Only
+// tests import it.
+//
+// TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres)
+// names the server and an existing database to connect to while creating
+// and dropping the test databases; TEST_REDIS_URL (default
+// redis://127.0.0.1:6379/0) names the Redis server and database.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/walletd/wallet/internal/postgres"
+	"github.com/walletd/wallet/internal/wallet"
+)
+
+// Currency is the currency of every wallet the factories create.
+const Currency = "RUB"
+
+const (
+	defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	defaultRedisURL    = "redis://127.0.0.1:6379/0"
+	// poolMaxConns lets concurrency tests really run side by side; the
+	// pgxpool default (4 on small machines) would serialise them.
+	poolMaxConns = "16"
+)
+
+// setupTimeout bounds creating, migrating and dropping a database.
+const setupTimeout = 30 * time.Second
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+func baseDatabaseURL() string {
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return defaultDatabaseURL
+}
+
+// NewDBURL creates a fresh, migrated database named wallet_test_<random
+// hex>, drops it (WITH (FORCE)) when the test ends, and returns its URL.
+// Tests that need their own pool settings add query parameters to it.
+func NewDBURL(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+
+	base := baseDatabaseURL()
+	adminCfg, err := pgx.ParseConfig(base)
+	if err != nil {
+		t.Fatalf("pgtest: parse TEST_DATABASE_URL: %v", err)
+	}
+	admin, err := pgx.ConnectConfig(ctx, adminCfg)
+	if err != nil {
+		t.Fatalf("pgtest: connect to %s (is Postgres running? set TEST_DATABASE_URL): %v", adminCfg.Host, err)
+	}
+	defer admin.Close(context.Background())
+
+	name := "wallet_test_" + randomHex(8)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("pgtest: create database %s: %v", name, err)
+	}
+	t.Cleanup(func() { dropDatabase(t, adminCfg, name) })
+
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		t.Fatalf("pgtest: TEST_DATABASE_URL must be a postgres:// URL, got %q", base)
+	}
+	u.Path = "/" + name
+	q := u.Query()
+	if !q.Has("sslmode") {
+		q.Set("sslmode", "disable")
+	}
+	if !q.Has("pool_max_conns") {
+		q.Set("pool_max_conns", poolMaxConns)
+	}
+	u.RawQuery = q.Encode()
+	dbURL := u.String()
+
+	pool, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: open %s: %v", name, err)
+	}
+	defer pool.Close()
+	if err := postgres.Migrate(pool); err != nil {
+		t.Fatalf("pgtest: migrate %s: %v", name, err)
+	}
+	return dbURL
+}
+
+func dropDatabase(t testing.TB, cfg *pgx.ConnConfig, name string) {
+	// The test's context is already cancelled when cleanups run.
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Errorf("pgtest: connect to drop database %s: %v", name, err)
+		return
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		t.Errorf("pgtest: drop database %s: %v", name, err)
+	}
+}
+
+// NewDB returns a pool on a fresh, migrated database of its own, opened
+// with postgres.Open. The pool is closed and the database dropped when the
+// test ends.
+func NewDB(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	dbURL := NewDBURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	pool, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: open %s: %v", postgres.DatabaseName(dbURL), err)
+	}
+	t.Cleanup(pool.Close) // runs before the drop, registered earlier
+	return pool
+}
+
+// NewRedis returns a client on the test Redis and a key prefix
+// ("test:<random hex>:") that no other test uses. When the test ends it
+// deletes every key under the prefix and closes the client.
+func NewRedis(t testing.TB) (*redis.Client, string) {
+	t.Helper()
+	raw := os.Getenv("TEST_REDIS_URL")
+	if raw == "" {
+		raw = defaultRedisURL
+	}
+	opt, err := redis.ParseURL(raw)
+	if err != nil {
+		t.Fatalf("pgtest: parse TEST_REDIS_URL: %v", err)
+	}
+	rdb := redis.NewClient(opt)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		_ = rdb.Close()
+		t.Fatalf("pgtest: ping Redis at %s (is it running? set TEST_REDIS_URL): %v", opt.Addr, err)
+	}
+	prefix := "test:" + randomHex(8) + ":"
+	t.Cleanup(func() {
+		defer rdb.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+			if len(keys) == 1000 {
+				if err := rdb.Del(ctx, keys...).Err(); err != nil {
+					t.Errorf("pgtest: delete test keys: %v", err)
+				}
+				keys = keys[:0]
+			}
+		}
+		if err := iter.Err(); err != nil {
+			t.Errorf("pgtest: scan test keys: %v", err)
+		}
+		if len(keys) > 0 {
+			if err := rdb.Del(ctx, keys...).Err(); err != nil {
+				t.Errorf("pgtest: delete test keys: %v", err)
+			}
+		}
+	})
+	return rdb, prefix
+}
+
+// CreateUser stores a user with a unique email and the given role, and its
+// wallet in Currency: a user wallet for RoleUser, a settlement account for
+// RoleBank, none (the zero Wallet) for RoleAdmin.
+func CreateUser(t testing.TB, store *postgres.Store, role wallet.Role) (wallet.User, wallet.Wallet) {
+	t.Helper()
+	id := randomHex(6)
+	u, w, err := store.CreateUser(context.Background(), wallet.User{
+		Name:         string(role) + " " + id,
+		Email:        string(role) + "-" + id + "@example.com",
+		Role:         role,
+		PasswordHash: "not a real hash",
+	}, Currency)
+	if err != nil {
+		t.Fatalf("pgtest: create %s: %v", role, err)
+	}
+	return u, w
+}
+
+// Deposit creates a deposit of amount from the bank's settlement account
+// to the user wallet to, applies it, and fails the test unless it
+// completed.
+func Deposit(t testing.TB, store *postgres.Store, bank wallet.User, settlement wallet.Wallet, to wallet.Wallet, amount wallet.Amount) wallet.Operation {
+	t.Helper()
+	ctx := context.Background()
+	op, _, err := store.CreateOperation(ctx, wallet.Operation{
+		Type:         wallet.OpDeposit,
+		Amount:       amount,
+		Currency:     Currency,
+		FromWalletID: settlement.ID,
+		ToWalletID:   to.ID,
+		Details:      "test deposit",
+		CreatedBy:    bank.ID,
+	}, nil)
+	if err != nil {
+		t.Fatalf("pgtest: create deposit: %v", err)
+	}
+	op, err = store.ApplyOperation(ctx, op.ID)
+	if err != nil {
+		t.Fatalf("pgtest: apply deposit %s: %v", op.ID, err)
+	}
+	if op.Status != wallet.StatusCompleted {
+		t.Fatalf("pgtest: deposit %s ended %s (%s), want completed", op.ID, op.Status, op.FailureCode)
+	}
+	return op
+}
+
+// CheckLedger fails the test if the database breaks one of the ledger's
+// invariants: every operation's entries sum to zero; a completed
+// operation has exactly two entries and any other none; every user
+// wallet's balance is the sum of its entries and never negative; every
+// entry's balance_after is the running sum of its wallet's entries; a
+// settlement account's shards sum to its entries.
+func CheckLedger(t testing.TB, pool *pgxpool.Pool) {
+	t.Helper()
+	checks := []struct{ name, sql string }{
+		{"operations whose entries do not sum to zero", `
+			SELECT operation_id::text FROM entries GROUP BY operation_id HAVING sum(amount) <> 0`},
+		{"operations with the wrong number of entries for their status", `
+			SELECT o.id::text || ' ' || o.status || ' ' || count(e.id) FROM operations o
+			LEFT JOIN entries e ON e.operation_id = o.id
+			GROUP BY o.id, o.status
+			HAVING (o.status = 'completed') <> (count(e.id) = 2) OR (o.status <> 'completed' AND count(e.id) <> 0)`},
+		{"entries of the wrong wallets or sign", `
+			SELECT e.id::text FROM entries e JOIN operations o ON o.id = e.operation_id
+			WHERE NOT ((e.wallet_id = o.from_wallet_id AND e.amount = -o.amount)
+			        OR (e.wallet_id = o.to_wallet_id AND e.amount = o.amount))`},
+		{"user wallets whose balance is not the sum of their entries", `
+			SELECT w.id::text || ' balance ' || w.balance || ' entries ' || coalesce(sum(e.amount), 0) FROM wallets w
+			LEFT JOIN entries e ON e.wallet_id = w.id
+			WHERE w.kind = 'user'
+			GROUP BY w.id, w.balance HAVING w.balance <> coalesce(sum(e.amount), 0)`},
+		{"negative user wallets", `
+			SELECT id::text FROM wallets WHERE kind = 'user' AND balance < 0`},
+		{"entries whose balance_after is not the running sum", `
+			SELECT id::text FROM (
+				SELECT e.id, e.balance_after, sum(e.amount) OVER (PARTITION BY e.wallet_id ORDER BY e.id) AS running
+				FROM entries e JOIN wallets w ON w.id = e.wallet_id WHERE w.kind = 'user'
+			) x WHERE balance_after IS DISTINCT FROM running`},
+		{"settlement accounts whose shards do not sum to their entries", `
+			SELECT w.id::text FROM wallets w
+			WHERE w.kind = 'settlement'
+			  AND (SELECT coalesce(sum(balance), 0) FROM settlement_shards s WHERE s.wallet_id = w.id)
+			   <> (SELECT coalesce(sum(amount), 0) FROM entries e WHERE e.wallet_id = w.id)`},
+	}
+	ctx := context.Background()
+	for _, c := range checks {
+		rows, err := pool.Query(ctx, c.sql)
+		if err != nil {
+			t.Fatalf("pgtest: check %s: %v", c.name, err)
+		}
+		bad, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatalf("pgtest: check %s: %v", c.name, err)
+		}
+		if len(bad) > 0 {
+			t.Errorf("ledger invariant broken: %s: %v", c.name, bad)
+		}
+	}
+}
+
+// QueryInt64 runs a query that returns one integer.
+func QueryInt64(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("pgtest: %s: %v", sql, err)
+	}
+	return n
+}
