@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -89,6 +90,11 @@ func Load() (Config, error) {
 	var c Config
 	if err := env.Parse(&c); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	// An empty METRICS_ADDR turns the worker's listener off; the env
+	// library would take empty for unset and apply the default.
+	if v, ok := os.LookupEnv("METRICS_ADDR"); ok && v == "" {
+		c.MetricsAddr = ""
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err

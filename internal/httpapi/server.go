@@ -107,9 +107,11 @@ func New(d Deps) *Server {
 	d.Registry.MustRegister(s.reqDuration, s.accepted)
 
 	s.app = fiber.New(fiber.Config{
-		AppName:               "wallet-api",
-		BodyLimit:             bodyLimit,
-		ReadTimeout:           10 * time.Second,
+		AppName:   "wallet-api",
+		BodyLimit: bodyLimit,
+		// Shorter than SHUTDOWN_TIMEOUT's default: a graceful stop waits for
+		// connections that opened but never sent a request.
+		ReadTimeout:           5 * time.Second,
 		WriteTimeout:          maxWait + 10*time.Second,
 		IdleTimeout:           60 * time.Second,
 		DisableStartupMessage: true,

@@ -23,7 +23,7 @@ type Locker interface {
 // Queue hands operations to the workers (internal/queue).
 type Queue interface {
 	EnqueueApply(ctx context.Context, opID string, locks []wallet.Lock) error
-	Requeue(ctx context.Context, opID string) (bool, error)
+	Requeue(ctx context.Context, opID string) (wallet.Requeued, error)
 }
 
 // Claims marks idempotency keys in progress (internal/redisstore).

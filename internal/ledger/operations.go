@@ -185,12 +185,12 @@ func (s *Service) replay(ctx context.Context, key *wallet.IdempotencyKey) (Accep
 // came with it and announces the result. Applying an operation again
 // changes nothing. Errors are transient and worth a retry.
 func (s *Service) Apply(ctx context.Context, opID string, locks []wallet.Lock) (wallet.Operation, error) {
-	op, err := s.Store.ApplyOperation(ctx, opID)
+	op, applied, err := s.Store.ApplyOperation(ctx, opID)
 	if err != nil {
 		return wallet.Operation{}, err
 	}
 	s.Locker.Release(locks)
-	if s.Observer != nil {
+	if applied && s.Observer != nil {
 		s.Observer.OperationFinal(op)
 	}
 	if err := s.Publisher.PublishResult(context.WithoutCancel(ctx), op.ID); err != nil {
@@ -201,9 +201,13 @@ func (s *Service) Apply(ctx context.Context, opID string, locks []wallet.Lock) (
 	return op, nil
 }
 
-// Sweep makes sure every operation pending for longer than age has a task
-// that will run: after a failed enqueue, a flushed Redis, an archived task.
-// It returns how many it re-enqueued.
+// Sweep makes sure every operation pending for longer than age gets
+// applied: it re-enqueues those whose task was lost (a failed enqueue, a
+// flushed Redis) or archived, and applies at once those whose task sits
+// active, which is what a worker that died mid-task leaves behind until
+// the queue's lease runs out. Applying beside a live worker is safe: the
+// operation's row lock lets only one of them apply it. It returns how
+// many operations it re-enqueued or applied.
 func (s *Service) Sweep(ctx context.Context, age time.Duration) (int, error) {
 	ops, err := s.Store.PendingOperations(ctx, s.now().Add(-age), 1000)
 	if err != nil {
@@ -211,14 +215,21 @@ func (s *Service) Sweep(ctx context.Context, age time.Duration) (int, error) {
 	}
 	n := 0
 	for _, op := range ops {
-		changed, err := s.Queue.Requeue(ctx, op.ID)
+		r, err := s.Queue.Requeue(ctx, op.ID)
 		if err != nil {
 			return n, err
 		}
-		if changed {
+		log := s.Log.With(slog.String("operation_id", op.ID), slog.Duration("pending_for", s.now().Sub(op.CreatedAt)))
+		switch {
+		case r.Enqueued:
 			n++
-			s.Log.Info("sweeper re-enqueued a pending operation", slog.String("operation_id", op.ID),
-				slog.Duration("pending_for", s.now().Sub(op.CreatedAt)))
+			log.Info("sweeper re-enqueued a pending operation")
+		case r.Active:
+			if _, err := s.Apply(ctx, op.ID, r.Locks); err != nil {
+				return n, err
+			}
+			n++
+			log.Info("sweeper applied an operation whose task was stuck active")
 		}
 	}
 	return n, nil

@@ -220,7 +220,7 @@ func Deposit(t testing.TB, store *postgres.Store, bank wallet.User, settlement w
 	if err != nil {
 		t.Fatalf("pgtest: create deposit: %v", err)
 	}
-	op, err = store.ApplyOperation(ctx, op.ID)
+	op, err = Apply(ctx, store, op.ID)
 	if err != nil {
 		t.Fatalf("pgtest: apply deposit %s: %v", op.ID, err)
 	}
@@ -292,4 +292,11 @@ func QueryInt64(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) int64
 		t.Fatalf("pgtest: %s: %v", sql, err)
 	}
 	return n
+}
+
+// Apply applies an operation and drops the "applied" flag, for tests that
+// only look at the result.
+func Apply(ctx context.Context, store *postgres.Store, id string) (wallet.Operation, error) {
+	op, _, err := store.ApplyOperation(ctx, id)
+	return op, err
 }

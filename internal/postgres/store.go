@@ -355,16 +355,16 @@ func (s *Store) PendingOperations(ctx context.Context, olderThan time.Time, limi
 
 // ApplyOperation implements wallet.Store. It retries serialization
 // failures and deadlocks, and nothing else.
-func (s *Store) ApplyOperation(ctx context.Context, id string) (wallet.Operation, error) {
+func (s *Store) ApplyOperation(ctx context.Context, id string) (wallet.Operation, bool, error) {
 	for attempt := 1; ; attempt++ {
-		op, err := s.applyOnce(ctx, id)
+		op, applied, err := s.applyOnce(ctx, id)
 		if err != nil && retryable(err) && attempt < 5 {
 			continue
 		}
 		if err != nil {
-			return wallet.Operation{}, translate(err)
+			return wallet.Operation{}, false, translate(err)
 		}
-		return op, nil
+		return op, applied, nil
 	}
 }
 
@@ -372,19 +372,19 @@ func (s *Store) ApplyOperation(ctx context.Context, id string) (wallet.Operation
 // operation row, returns it untouched unless it is pending, then locks the
 // user wallets in id order, moves the money with a conditional debit,
 // writes both entries and marks the operation final, all in one commit.
-func (s *Store) applyOnce(ctx context.Context, id string) (wallet.Operation, error) {
+func (s *Store) applyOnce(ctx context.Context, id string) (wallet.Operation, bool, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return wallet.Operation{}, err
+		return wallet.Operation{}, false, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 
 	op, err := scanOperation(tx.QueryRow(ctx, `SELECT `+opColumns+` FROM operations o WHERE o.id = $1 FOR UPDATE`, id))
 	if err != nil {
-		return wallet.Operation{}, err
+		return wallet.Operation{}, false, err
 	}
 	if op.Final() {
-		return op, tx.Commit(ctx)
+		return op, false, tx.Commit(ctx)
 	}
 
 	failure := ""
@@ -397,7 +397,7 @@ func (s *Store) applyOnce(ctx context.Context, id string) (wallet.Operation, err
 		rows, err := tx.Query(ctx, `SELECT id, balance FROM wallets WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`,
 			[]string{op.FromWalletID, op.ToWalletID})
 		if err != nil {
-			return wallet.Operation{}, err
+			return wallet.Operation{}, false, err
 		}
 		balances := map[string]int64{}
 		for rows.Next() {
@@ -405,13 +405,13 @@ func (s *Store) applyOnce(ctx context.Context, id string) (wallet.Operation, err
 			var bal int64
 			if err := rows.Scan(&wid, &bal); err != nil {
 				rows.Close()
-				return wallet.Operation{}, err
+				return wallet.Operation{}, false, err
 			}
 			balances[wid] = bal
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return wallet.Operation{}, err
+			return wallet.Operation{}, false, err
 		}
 		if balances[op.FromWalletID] < int64(op.Amount) {
 			failure = wallet.EInsufficientFunds
@@ -425,9 +425,9 @@ func (s *Store) applyOnce(ctx context.Context, id string) (wallet.Operation, err
 			op.ToWalletID, int64(op.Amount)).QueryRow(func(r pgx.Row) error { return r.Scan(toAfter) })
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
-				return wallet.Operation{}, errors.New("conditional debit found the balance changed under its lock")
+				return wallet.Operation{}, false, errors.New("conditional debit found the balance changed under its lock")
 			}
-			return wallet.Operation{}, err
+			return wallet.Operation{}, false, err
 		}
 	case wallet.OpDeposit:
 		toAfter = new(int64)
@@ -438,14 +438,14 @@ func (s *Store) applyOnce(ctx context.Context, id string) (wallet.Operation, err
 			break
 		}
 		if err != nil {
-			return wallet.Operation{}, err
+			return wallet.Operation{}, false, err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE settlement_shards SET balance = balance - $2 WHERE wallet_id = $1 AND shard = $3`,
 			op.FromWalletID, int64(op.Amount), shardOf(op.ID)); err != nil {
-			return wallet.Operation{}, err
+			return wallet.Operation{}, false, err
 		}
 	default:
-		return wallet.Operation{}, fmt.Errorf("operation %s has unknown type %q", op.ID, op.Type)
+		return wallet.Operation{}, false, fmt.Errorf("operation %s has unknown type %q", op.ID, op.Type)
 	}
 
 	// The failure, or the entries, and the final status commit together,
@@ -462,12 +462,12 @@ func (s *Store) applyOnce(ctx context.Context, id string) (wallet.Operation, err
 	b.Queue(`UPDATE operations SET status = $2, failure_code = $3, completed_at = now() WHERE id = $1 RETURNING completed_at`,
 		op.ID, string(op.Status), nullIfEmpty(failure)).QueryRow(func(r pgx.Row) error { return r.Scan(&op.CompletedAt) })
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return wallet.Operation{}, err
+		return wallet.Operation{}, false, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return wallet.Operation{}, err
+		return wallet.Operation{}, false, err
 	}
-	return op, nil
+	return op, true, nil
 }
 
 func nullIfEmpty(s string) any {

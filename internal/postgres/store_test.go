@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,7 +174,7 @@ func (f *fixture) applyN(t *testing.T, id string, n int) wallet.Operation {
 	results := make([]wallet.Operation, n)
 	errs := make([]error, n)
 	together(n, func(i int) {
-		results[i], errs[i] = f.store.ApplyOperation(context.Background(), id)
+		results[i], errs[i] = pgtest.Apply(context.Background(), f.store, id)
 	})
 	stored := f.operation(t, id)
 	if !stored.Final() {
@@ -316,7 +317,7 @@ func TestApplyTransferInsufficientFunds(t *testing.T) {
 			payer, from := f.user(t, tt.balance)
 			_, to := f.user(t, 0)
 			op := f.transfer(t, payer, from, to, tt.amount)
-			got, err := f.store.ApplyOperation(context.Background(), op.ID)
+			got, err := pgtest.Apply(context.Background(), f.store, op.ID)
 			if err != nil {
 				t.Fatalf("ApplyOperation: %v", err)
 			}
@@ -422,7 +423,7 @@ func TestOppositeTransfersDoNotDeadlock(t *testing.T) {
 	results := make([]wallet.Operation, len(ops))
 	// All at once: each pair's two transfers start at the same moment.
 	together(len(ops), func(i int) {
-		results[i], errs[i] = f.store.ApplyOperation(ctx, ops[i].ID)
+		results[i], errs[i] = pgtest.Apply(ctx, f.store, ops[i].ID)
 	})
 	t.Logf("applied %d opposite transfers and %d deposits in %v", 2*pairs, deposits, time.Since(began))
 
@@ -496,7 +497,9 @@ func (q *fakeQueue) EnqueueApply(_ context.Context, opID string, locks []wallet.
 	return nil
 }
 
-func (q *fakeQueue) Requeue(context.Context, string) (bool, error) { return false, nil }
+func (q *fakeQueue) Requeue(context.Context, string) (wallet.Requeued, error) {
+	return wallet.Requeued{}, nil
+}
 
 func (q *fakeQueue) enqueued() []string {
 	q.mu.Lock()
@@ -706,7 +709,7 @@ func TestConcurrentOverdraftAtStore(t *testing.T) {
 				if tt.order == nil {
 					errs := make([]error, 2)
 					together(2, func(i int) {
-						results[i], errs[i] = f.store.ApplyOperation(context.Background(), ops[i].ID)
+						results[i], errs[i] = pgtest.Apply(context.Background(), f.store, ops[i].ID)
 					})
 					for _, err := range errs {
 						if err != nil {
@@ -716,7 +719,7 @@ func TestConcurrentOverdraftAtStore(t *testing.T) {
 				} else {
 					for _, i := range tt.order {
 						var err error
-						if results[i], err = f.store.ApplyOperation(context.Background(), ops[i].ID); err != nil {
+						if results[i], err = pgtest.Apply(context.Background(), f.store, ops[i].ID); err != nil {
 							t.Fatalf("ApplyOperation: %v", err)
 						}
 					}
@@ -776,7 +779,7 @@ func TestDeposits(t *testing.T) {
 			FromWalletID: f.settlement.ID, ToWalletID: wallets[u].ID, CreatedBy: f.bank.ID,
 		}, nil)
 		if err == nil {
-			op, err = f.store.ApplyOperation(ctx, op.ID)
+			op, err = pgtest.Apply(ctx, f.store, op.ID)
 		}
 		if err == nil && op.Status != wallet.StatusCompleted {
 			err = fmt.Errorf("deposit %s ended %s (%s)", op.ID, op.Status, op.FailureCode)
@@ -826,7 +829,7 @@ func TestDeposits(t *testing.T) {
 		_, other := pgtest.CreateUser(t, f.store, wallet.RoleBank)
 		before := f.balance(t, f.settlement.ID)
 		op := f.deposit(t, other, 500)
-		got, err := f.store.ApplyOperation(ctx, op.ID)
+		got, err := pgtest.Apply(ctx, f.store, op.ID)
 		if err != nil {
 			t.Fatalf("ApplyOperation: %v", err)
 		}
@@ -886,7 +889,7 @@ func TestCreateOperationIdempotencyKey(t *testing.T) {
 
 	// A replay after the operation completed returns it final, with the
 	// caller's balance after it.
-	if _, err := f.store.ApplyOperation(ctx, first.ID); err != nil {
+	if _, err := pgtest.Apply(ctx, f.store, first.ID); err != nil {
 		t.Fatal(err)
 	}
 	again, replayed, err = f.store.CreateOperation(ctx, transfer(alice, aliceWallet, 3000), key(alice, "k1", hashA))
@@ -1072,7 +1075,7 @@ func TestWalletOperationsPagination(t *testing.T) {
 		f.transfer(t, bobUser, bob, carol, 1) // not alice's
 		w := want{id: op.ID}
 		if i < n-2 {
-			got, err := f.store.ApplyOperation(ctx, op.ID)
+			got, err := pgtest.Apply(ctx, f.store, op.ID)
 			if err != nil || got.Status != wallet.StatusCompleted {
 				t.Fatalf("operation %d: %s (%q), %v", i, got.Status, got.FailureCode, err)
 			}
@@ -1132,5 +1135,38 @@ func TestWalletOperationsPagination(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestApplyOperationReportsOneApplier checks that of many callers applying
+// one operation at once, exactly one is told it applied it, so the worker
+// counts each final operation once in its metrics.
+func TestApplyOperationReportsOneApplier(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	payer, from := f.user(t, 10000)
+	_, to := f.user(t, 0)
+	ops := []wallet.Operation{
+		f.transfer(t, payer, from, to, 100),   // completes
+		f.transfer(t, payer, from, to, 50000), // fails: insufficient funds
+		f.deposit(t, to, 700),                 // completes
+	}
+	for _, op := range ops {
+		var applied atomic.Int32
+		together(8, func(int) {
+			_, did, err := f.store.ApplyOperation(context.Background(), op.ID)
+			if err != nil {
+				t.Errorf("ApplyOperation(%s): %v", op.ID, err)
+			}
+			if did {
+				applied.Add(1)
+			}
+		})
+		if n := applied.Load(); n != 1 {
+			t.Errorf("operation %s: %d callers reported applying it, want 1", op.ID, n)
+		}
+		if _, did, err := f.store.ApplyOperation(context.Background(), op.ID); err != nil || did {
+			t.Errorf("applying final operation %s again: applied=%v err=%v, want false, nil", op.ID, did, err)
+		}
 	}
 }

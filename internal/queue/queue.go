@@ -78,39 +78,39 @@ func (c *Client) EnqueueApply(ctx context.Context, opID string, locks []wallet.L
 
 // Requeue makes sure a pending operation has a task that will run: it
 // enqueues one, or moves an archived or retrying one back to pending.
-// It reports whether it changed anything.
-func (c *Client) Requeue(ctx context.Context, opID string) (bool, error) {
+func (c *Client) Requeue(ctx context.Context, opID string) (wallet.Requeued, error) {
 	payload, _ := json.Marshal(ApplyPayload{OperationID: opID})
 	_, err := c.client.EnqueueContext(ctx, asynq.NewTask(TypeApply, payload),
 		asynq.TaskID(opID), asynq.Queue(Name), asynq.MaxRetry(MaxRetry), asynq.Timeout(TaskTimeout))
 	if err == nil {
-		return true, nil
+		return wallet.Requeued{Enqueued: true}, nil
 	}
 	if !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return false, fmt.Errorf("queue: requeue %s: %w", opID, err)
+		return wallet.Requeued{}, fmt.Errorf("queue: requeue %s: %w", opID, err)
 	}
 	info, err := c.inspector.GetTaskInfo(Name, opID)
 	if err != nil {
 		if errors.Is(err, asynq.ErrTaskNotFound) {
-			return false, nil // finished between the two calls
+			return wallet.Requeued{}, nil // finished between the two calls
 		}
-		return false, fmt.Errorf("queue: inspect %s: %w", opID, err)
+		return wallet.Requeued{}, fmt.Errorf("queue: inspect %s: %w", opID, err)
 	}
 	switch info.State {
 	case asynq.TaskStateArchived, asynq.TaskStateRetry, asynq.TaskStateScheduled:
 		if err := c.inspector.RunTask(Name, opID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-			return false, fmt.Errorf("queue: run %s: %w", opID, err)
+			return wallet.Requeued{}, fmt.Errorf("queue: run %s: %w", opID, err)
 		}
-		return true, nil
+		return wallet.Requeued{Enqueued: true}, nil
 	case asynq.TaskStateCompleted:
 		if err := c.inspector.DeleteTask(Name, opID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-			return false, fmt.Errorf("queue: delete %s: %w", opID, err)
+			return wallet.Requeued{}, fmt.Errorf("queue: delete %s: %w", opID, err)
 		}
 		return c.Requeue(ctx, opID)
+	case asynq.TaskStateActive:
+		p, _ := DecodeApply(info.Payload)
+		return wallet.Requeued{Active: true, Locks: p.Locks}, nil
 	}
-	// Pending or active: it will run, or asynq's recoverer will hand an
-	// orphaned active task back once its lease runs out.
-	return false, nil
+	return wallet.Requeued{}, nil // pending: a worker will take it
 }
 
 // DecodeApply decodes a TypeApply payload.

@@ -143,6 +143,17 @@ type Session struct {
 	CSRF string
 }
 
+// Requeued says what a sweep found of an operation's queued task, and did.
+type Requeued struct {
+	// Enqueued is set when a task was enqueued or moved back to pending.
+	Enqueued bool
+	// Active is set when the task is in a worker's hands, or was when that
+	// worker died (the queue gives it back only after a lease runs out).
+	// Locks are the wallet locks the task carries.
+	Active bool
+	Locks  []Lock
+}
+
 // IdempotencyKey scopes a client-chosen key to the caller and remembers a
 // hash of the request it first came with.
 type IdempotencyKey struct {
@@ -184,8 +195,9 @@ type Store interface {
 	// after the operation id before (exclusive) when set.
 	WalletOperations(ctx context.Context, walletID, before string, limit int) ([]Operation, error)
 	// ApplyOperation applies a pending operation exactly once, in one
-	// transaction, and returns it final. A final operation is returned as is.
-	ApplyOperation(ctx context.Context, id string) (Operation, error)
+	// transaction, and returns it final; applied says whether this call
+	// did it. A final operation is returned as is.
+	ApplyOperation(ctx context.Context, id string) (op Operation, applied bool, err error)
 	// PendingOperations lists operations still pending that were created
 	// before olderThan, oldest first.
 	PendingOperations(ctx context.Context, olderThan time.Time, limit int) ([]Operation, error)
