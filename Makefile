@@ -3,6 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME ?= 10s
 
 export DATABASE_URL ?= postgres://postgres@localhost:5432/wallet?sslmode=disable
 export REDIS_URL ?= redis://localhost:6379/0
@@ -25,8 +26,11 @@ run: build ## start the API and one worker on local Postgres and Redis; Ctrl-C s
 migrate: ## apply pending migrations to DATABASE_URL and exit
 	$(GO) run ./worker migrate
 
-test: ## run every test against the local Postgres and Redis
+test: ## run every test against the local Postgres and Redis, then each fuzz target briefly
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -run '^$$' -fuzz '^FuzzParseJSONAmount$$' -fuzztime $(FUZZTIME) ./internal/wallet
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeOperation$$' -fuzztime $(FUZZTIME) ./internal/httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSignup$$' -fuzztime $(FUZZTIME) ./internal/httpapi
 
 test-short: ## unit tests only (no Postgres or Redis needed)
 	$(GO) test -short -count=1 ./internal/wallet/...
