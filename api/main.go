@@ -2,17 +2,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/hibiken/asynqmon"
 
 	"github.com/walletd/wallet/internal/app"
-	"github.com/walletd/wallet/internal/config"
 	"github.com/walletd/wallet/internal/httpapi"
 	"github.com/walletd/wallet/internal/postgres"
 	"github.com/walletd/wallet/internal/queue"
@@ -26,19 +22,13 @@ func main() {
 }
 
 func run() error {
-	cfg, err := config.Load()
+	a, ctx, stop, err := app.Boot("api")
 	if err != nil {
 		return err
 	}
-	log := app.NewLogger(cfg.LogLevel).With(slog.String("program", "api"))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
-	a, err := app.Open(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
 	defer a.Close()
+	cfg, log := a.Config, a.Log
 	a.Registry.MustRegister(queue.NewCollector(a.Queue.Inspector()))
 
 	results := a.RedisStore.NewResults(log)

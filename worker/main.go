@@ -11,8 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -87,19 +85,13 @@ func audit() (bool, error) {
 }
 
 func run() error {
-	cfg, err := config.Load()
+	a, ctx, stop, err := app.Boot("worker")
 	if err != nil {
 		return err
 	}
-	log := app.NewLogger(cfg.LogLevel).With(slog.String("program", "worker"))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
-	a, err := app.Open(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
 	defer a.Close()
+	cfg, log := a.Config, a.Log
 
 	srv := asynq.NewServer(a.RedisOpt, asynq.Config{
 		Concurrency:       cfg.WorkerConcurrency,

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -171,4 +173,21 @@ func (l AsynqLogger) Error(args ...any) { l.Log.Error(l.line(args), slog.String(
 func (l AsynqLogger) Fatal(args ...any) {
 	l.Log.Error(l.line(args), slog.String("component", "asynq"))
 	os.Exit(1)
+}
+
+// Boot is the start of both programs' main: it reads the configuration,
+// builds the logger (tagged with program), opens everything, and returns
+// a context that ends on SIGINT or SIGTERM. Call stop and Close when done.
+func Boot(program string) (a *App, ctx context.Context, stop context.CancelFunc, err error) {
+	cfg, err := config.Load()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	log := NewLogger(cfg.LogLevel).With(slog.String("program", program))
+	ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if a, err = Open(ctx, cfg, log); err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return a, ctx, stop, nil
 }
