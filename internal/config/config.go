@@ -26,8 +26,8 @@ const (
 
 // Config is everything both programs read from the environment.
 type Config struct {
-	// AppEnv is "development" or "production"; production refuses the
-	// development passwords and marks cookies Secure.
+	// AppEnv is "development", "test" or "production"; production refuses
+	// the development passwords and marks cookies Secure.
 	AppEnv string `env:"APP_ENV" envDefault:"development"`
 	// DatabaseURL is the Postgres connection string.
 	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://postgres@localhost:5432/wallet?sslmode=disable"`
@@ -147,6 +147,14 @@ func (c *Config) Validate() error {
 	}
 	if c.LockWait <= 0 || c.LockTTL <= 0 {
 		errs = append(errs, errors.New("LOCK_WAIT/LOCK_TTL: must be positive"))
+	}
+	for name, d := range map[string]time.Duration{
+		"SESSION_TTL": c.SessionTTL, "SWEEP_INTERVAL": c.SweepInterval, "SWEEP_AFTER": c.SweepAfter,
+		"TASK_CHECK_INTERVAL": c.TaskCheckInterval, "SHUTDOWN_TIMEOUT": c.ShutdownTimeout,
+	} {
+		if d <= 0 {
+			errs = append(errs, errors.New(name+": must be positive"))
+		}
 	}
 	if c.WorkerConcurrency < 1 {
 		errs = append(errs, errors.New("WORKER_CONCURRENCY: must be at least 1"))

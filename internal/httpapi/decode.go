@@ -64,14 +64,19 @@ func preferWait(header string) (time.Duration, bool) {
 		if !ok || !strings.EqualFold(strings.TrimSpace(name), "wait") {
 			continue
 		}
-		n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(value), `"`))
-		if err != nil || n < 0 {
-			return 0, false
-		}
-		d := time.Duration(n) * time.Second
-		return min(d, maxWait), true
+		return waitSeconds(strings.Trim(strings.TrimSpace(value), `"`))
 	}
 	return 0, false
+}
+
+// waitSeconds parses a whole number of seconds to wait, capped at 30
+// before any arithmetic so that no value can overflow.
+func waitSeconds(text string) (time.Duration, bool) {
+	n, err := strconv.Atoi(text)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return time.Duration(min(n, int(maxWait/time.Second))) * time.Second, true
 }
 
 // idempotencyKey reads the Idempotency-Key header: 1 to 255 printable

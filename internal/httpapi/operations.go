@@ -182,11 +182,11 @@ func (s *Server) getOperation(c *fiber.Ctx) error {
 		return s.writeError(c, notFound)
 	}
 	if w := c.Query("wait"); w != "" {
-		n, err := strconv.Atoi(w)
-		if err != nil || n < 0 {
+		d, ok := waitSeconds(w)
+		if !ok {
 			return s.writeError(c, wallet.Errorf(wallet.EInvalidRequest, "wait must be a whole number of seconds"))
 		}
-		if op, err = s.waitFinal(c.UserContext(), op, p.WalletID, min(time.Duration(n)*time.Second, maxWait)); err != nil {
+		if op, err = s.waitFinal(c.UserContext(), op, p.WalletID, d); err != nil {
 			return s.writeError(c, err)
 		}
 		if !op.Final() {

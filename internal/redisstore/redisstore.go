@@ -100,8 +100,10 @@ func (s *Store) Failures(ctx context.Context, key string) (int64, error) {
 func (s *Store) CountFailure(ctx context.Context, key string, window time.Duration) error {
 	k := s.prefix + "fail:" + key
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		// Starting the counter with SET NX PX fixes the window (to the
+		// millisecond) at the first failure; INCR keeps the expiry.
+		p.SetNX(ctx, k, 0, window)
 		p.Incr(ctx, k)
-		p.ExpireNX(ctx, k, window)
 		return nil
 	})
 	return err

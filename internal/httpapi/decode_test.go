@@ -1,0 +1,202 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/walletd/wallet/internal/wallet"
+)
+
+func TestPreferWait(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		header string
+		want   time.Duration
+		wantOK bool
+	}{
+		{"wait=5", 5 * time.Second, true},
+		{"respond-async, wait=10", 10 * time.Second, true},
+		{"wait=100", maxWait, true},
+		{"wait=30", 30 * time.Second, true},
+		{"wait=31", maxWait, true},
+		{"wait=0", 0, true},
+		{"wait=-1", 0, false},
+		{"wait=abc", 0, false},
+		{"wait=", 0, false},
+		{"wait=1.5", 0, false},
+		{"wait=99999999999999999999", 0, false}, // does not fit an int
+		{"", 0, false},
+		{"respond-async", 0, false},
+		{"wait", 0, false},
+		{"waiting=5", 0, false},
+		{"nowait=5", 0, false},
+		{"WAIT=3", 3 * time.Second, true},
+		{"Wait=4", 4 * time.Second, true},
+		{"handling=lenient; wait=2", 2 * time.Second, true},
+		{"handling=lenient;wait=2", 2 * time.Second, true},
+		{" wait = 7 ", 7 * time.Second, true},
+		{`wait="6"`, 6 * time.Second, true},
+		{"wait=8, wait=9", 8 * time.Second, true}, // the first one counts
+		{"respond-async, wait=abc, wait=9", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := preferWait(tt.header)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("preferWait(%q) = %v, %v; want %v, %v", tt.header, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
+
+// A wait too large for a time.Duration must still be capped, never wrap
+// around to a short or negative wait.
+func TestPreferWaitHuge(t *testing.T) {
+	t.Parallel()
+	for _, h := range []string{"wait=9223372037", "wait=18446744074", "wait=9223372036854775807"} {
+		if got, ok := preferWait(h); got != maxWait || !ok {
+			t.Errorf("preferWait(%q) = %v, %v; want %v, true", h, got, ok, maxWait)
+		}
+	}
+}
+
+func TestDecodeJSONRejects(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		body string
+		// wantMsg is a fragment the caller-facing message must contain.
+		wantMsg string
+	}{
+		{"unknown field", `{"wallet_id":"w","amount":"1.00","color":"red"}`, `"color"`},
+		{"trailing object", `{"amount":"1.00"}{"amount":"2.00"}`, "one JSON object"},
+		{"trailing garbage", `{"amount":"1.00"} x`, "one JSON object"},
+		{"trailing comma", `{"amount":"1.00"},`, "one JSON object"},
+		{"wrong type", `{"wallet_id":5}`, "wallet_id"},
+		{"wrong type of details", `{"details":["a"]}`, "details"},
+		{"empty body", ``, "empty"},
+		{"only spaces", " \n\t", "empty"},
+		{"array", `[{"amount":"1.00"}]`, "JSON object"},
+		{"string", `"hello"`, "JSON object"},
+		{"number", `42`, "JSON object"},
+		{"bool", `true`, "JSON object"},
+		{"unterminated", `{"amount":"1.00"`, "not valid JSON"},
+		{"not JSON", `amount=1.00`, "not valid JSON"},
+		{"single quotes", `{'amount':'1.00'}`, "not valid JSON"},
+	}
+	for _, tt := range tests {
+		var b operationBody
+		err := decodeJSON([]byte(tt.body), &b)
+		if code := wallet.ErrorCode(err); code != wallet.EInvalidRequest {
+			t.Errorf("%s: decodeJSON(%q) = %v, want %s", tt.name, tt.body, err, wallet.EInvalidRequest)
+			continue
+		}
+		if msg := wallet.ErrorMessage(err); !strings.Contains(msg, tt.wantMsg) {
+			t.Errorf("%s: decodeJSON(%q) message %q does not contain %q", tt.name, tt.body, msg, tt.wantMsg)
+		}
+	}
+}
+
+func TestDecodeJSON(t *testing.T) {
+	t.Parallel()
+	str := func(s string) *string { return &s }
+	tests := []struct {
+		name       string
+		body       string
+		walletID   *string
+		amountText string // the raw JSON text of amount; "" if absent
+		details    *string
+	}{
+		{"string amount", `{"wallet_id":"w1","amount":"115.60","details":"rent"}`, str("w1"), `"115.60"`, str("rent")},
+		// A number keeps its exact text: no float64 rounding, no lost zeros.
+		{"number amount", `{"wallet_id":"w1","amount":115.60}`, str("w1"), `115.60`, nil},
+		{"long number", `{"amount":12345678901234567.89}`, nil, `12345678901234567.89`, nil},
+		{"exponent kept as text", `{"amount":1e400}`, nil, `1e400`, nil},
+		{"null amount", `{"amount":null}`, nil, `null`, nil},
+		{"empty object", `{}`, nil, ``, nil},
+		{"trailing whitespace", "{\"wallet_id\":\"w2\"}\n  \t", str("w2"), ``, nil},
+		{"empty details", `{"details":""}`, nil, ``, str("")},
+	}
+	for _, tt := range tests {
+		var b operationBody
+		if err := decodeJSON([]byte(tt.body), &b); err != nil {
+			t.Errorf("%s: decodeJSON(%q): %v", tt.name, tt.body, err)
+			continue
+		}
+		if !equalPtr(b.WalletID, tt.walletID) {
+			t.Errorf("%s: wallet_id = %v, want %v", tt.name, show(b.WalletID), show(tt.walletID))
+		}
+		if string(b.Amount) != tt.amountText {
+			t.Errorf("%s: amount = %q, want %q", tt.name, b.Amount, tt.amountText)
+		}
+		if !equalPtr(b.Details, tt.details) {
+			t.Errorf("%s: details = %v, want %v", tt.name, show(b.Details), show(tt.details))
+		}
+	}
+}
+
+// Numbers decoded into an interface stay json.Number, with their text.
+func TestDecodeJSONNumbers(t *testing.T) {
+	t.Parallel()
+	var m map[string]any
+	if err := decodeJSON([]byte(`{"a":0.10,"b":100000000000000000001,"c":"1.0"}`), &m); err != nil {
+		t.Fatalf("decodeJSON: %v", err)
+	}
+	for key, want := range map[string]any{"a": json.Number("0.10"), "b": json.Number("100000000000000000001"), "c": "1.0"} {
+		if m[key] != want {
+			t.Errorf("%s = %#v, want %#v", key, m[key], want)
+		}
+	}
+}
+
+func equalPtr(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func show(p *string) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return `"` + *p + `"`
+}
+
+func TestSafeCode(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ code, want string }{
+		{wallet.EWalletBusy, wallet.EWalletBusy},
+		{wallet.EInsufficientFunds, wallet.EInsufficientFunds},
+		{"internal", "internal"},
+		{strings.Repeat("a", 40), strings.Repeat("a", 40)},
+		{strings.Repeat("a", 41), "error"},
+		{"Wallet_Busy", "error"},
+		{"wallet-busy", "error"},
+		{"wallet busy", "error"},
+		{"code2", "error"},
+		{"<script>alert(1)</script>", "error"},
+		{"a\nb", "error"},
+		{"é", "error"},
+		{"wallet_busy\x00", "error"},
+	}
+	for _, tt := range tests {
+		if got := safeCode(tt.code); got != tt.want {
+			t.Errorf("safeCode(%q) = %q, want %q", tt.code, got, tt.want)
+		}
+	}
+	// Every code the service defines passes through unchanged.
+	for _, code := range []string{
+		wallet.EInvalidRequest, wallet.EInvalidAmount, wallet.EInvalidEmail, wallet.EInvalidName,
+		wallet.EInvalidDetails, wallet.EInvalidCursor, wallet.EInvalidLimit, wallet.EInvalidWalletID,
+		wallet.EInvalidIdemKey, wallet.EWeakPassword, wallet.EEmailTaken, wallet.EInvalidCredentials,
+		wallet.ETooManyAttempts, wallet.EUnauthorized, wallet.EForbidden, wallet.EWalletNotFound,
+		wallet.EOperationNotFound, wallet.EUserNotFound, wallet.ESameWallet, wallet.EInsufficientFunds,
+		wallet.EWalletBusy, wallet.EIdempotencyKeyReused, wallet.ERequestInProgress,
+		wallet.ECurrencyMismatch, wallet.EUnavailable, wallet.EInternal,
+	} {
+		if got := safeCode(code); got != code {
+			t.Errorf("safeCode(%q) = %q, want it unchanged", code, got)
+		}
+	}
+}

@@ -1,0 +1,518 @@
+package queue_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/walletd/wallet/internal/queue"
+	"github.com/walletd/wallet/internal/wallet"
+)
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// redisURL is TEST_REDIS_URL (default redis://127.0.0.1:6379/0) with its
+// database number replaced by db.
+func redisURL(t *testing.T, db int) string {
+	t.Helper()
+	raw := os.Getenv("TEST_REDIS_URL")
+	if raw == "" {
+		raw = "redis://127.0.0.1:6379/0"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("TEST_REDIS_URL: %v", err)
+	}
+	u.Path = "/" + strconv.Itoa(db)
+	return u.String()
+}
+
+func redisClient(t *testing.T, db int) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(redisURL(t, db))
+	if err != nil {
+		t.Fatalf("parse redis url: %v", err)
+	}
+	return redis.NewClient(opt)
+}
+
+// claimRedisDB takes one of Redis databases 1..15 for the test, the same
+// way the end-to-end harness does (SET NX "wallet-e2e-claim:<n>" in db 0),
+// so that no other test, in this process or another, shares it; asynq's
+// keys do not take a prefix. The database is emptied before and after.
+// The claim's TTL only frees the database of a test process that died;
+// these tests end long before it.
+func claimRedisDB(t *testing.T) asynq.RedisConnOpt {
+	t.Helper()
+	ctx := context.Background()
+	rdb := redisClient(t, 0)
+	t.Cleanup(func() { rdb.Close() })
+	token := randHex(8)
+	const ttl = 2 * time.Minute
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		for n := 1; n <= 15; n++ {
+			key := fmt.Sprintf("wallet-e2e-claim:%d", n)
+			ok, err := rdb.SetNX(ctx, key, token, ttl).Result()
+			if err != nil {
+				t.Fatalf("claim redis db (is Redis running? set TEST_REDIS_URL): %v", err)
+			}
+			if !ok {
+				continue
+			}
+			db := redisClient(t, n)
+			t.Cleanup(func() {
+				defer db.Close()
+				if err := db.FlushDB(context.Background()).Err(); err != nil {
+					t.Errorf("flush redis db %d: %v", n, err)
+				}
+				// Release only our own claim.
+				if v, _ := rdb.Get(context.Background(), key).Result(); v == token {
+					rdb.Del(context.Background(), key)
+				}
+			})
+			if err := db.FlushDB(ctx).Err(); err != nil {
+				t.Fatalf("flush redis db %d: %v", n, err)
+			}
+			opt, err := asynq.ParseRedisURI(redisURL(t, n))
+			if err != nil {
+				t.Fatalf("parse redis url: %v", err)
+			}
+			return opt
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no free redis database among 1..15")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// setup claims a Redis database and returns a queue client and an
+// inspector on it.
+func setup(t *testing.T) (*queue.Client, *asynq.Inspector, asynq.RedisConnOpt) {
+	t.Helper()
+	opt := claimRedisDB(t)
+	c := queue.NewClient(opt)
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("close queue client: %v", err)
+		}
+	})
+	return c, c.Inspector(), opt
+}
+
+// taskInfo returns the task's info; the test fails if it does not exist.
+func taskInfo(t *testing.T, in *asynq.Inspector, id string) *asynq.TaskInfo {
+	t.Helper()
+	info, err := in.GetTaskInfo(queue.Name, id)
+	if err != nil {
+		t.Fatalf("GetTaskInfo(%s): %v", id, err)
+	}
+	return info
+}
+
+// waitState waits until the task is in state, for at most five seconds.
+func waitState(t *testing.T, in *asynq.Inspector, id string, state asynq.TaskState) *asynq.TaskInfo {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		info, err := in.GetTaskInfo(queue.Name, id)
+		if err == nil && info.State == state {
+			return info
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				t.Fatalf("task %s not %s within 5s: %v", id, state, err)
+			}
+			t.Fatalf("task %s not %s within 5s: still %s", id, state, info.State)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// pendingCount counts the pending tasks with the id.
+func pendingCount(t *testing.T, in *asynq.Inspector, id string) int {
+	t.Helper()
+	tasks, err := in.ListPendingTasks(queue.Name, asynq.PageSize(1000))
+	if err != nil {
+		t.Fatalf("ListPendingTasks: %v", err)
+	}
+	n := 0
+	for _, ti := range tasks {
+		if ti.ID == id {
+			n++
+		}
+	}
+	return n
+}
+
+func decode(t *testing.T, info *asynq.TaskInfo) queue.ApplyPayload {
+	t.Helper()
+	p, err := queue.DecodeApply(info.Payload)
+	if err != nil {
+		t.Fatalf("DecodeApply of task %s: %v", info.ID, err)
+	}
+	return p
+}
+
+var testLocks = []wallet.Lock{
+	{Name: "wallet:db0:lock:wallet:a", Value: "v1"},
+	{Name: "wallet:db0:lock:wallet:b", Value: "v2"},
+}
+
+func TestDecodeApply(t *testing.T) {
+	t.Parallel()
+	valid := []queue.ApplyPayload{
+		{OperationID: "op-1"},
+		{OperationID: "op-2", Locks: testLocks},
+		{OperationID: "op-3", Locks: []wallet.Lock{{Name: "n", Value: "v"}}},
+	}
+	for _, want := range valid {
+		raw, err := json.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := queue.DecodeApply(raw)
+		if err != nil {
+			t.Errorf("DecodeApply(%s): %v", raw, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("DecodeApply(%s) = %+v, want %+v", raw, got, want)
+		}
+	}
+
+	bad := []struct{ name, payload string }{
+		{"nil", ""},
+		{"not JSON", "op-1"},
+		{"truncated", `{"operation_id":"op-1"`},
+		{"empty object", `{}`},
+		{"empty operation id", `{"operation_id":""}`},
+		{"null", `null`},
+		{"array", `["op-1"]`},
+		{"operation id not a string", `{"operation_id":5}`},
+		{"locks not a list", `{"operation_id":"op-1","locks":"x"}`},
+		{"only locks", `{"locks":[{"name":"n","value":"v"}]}`},
+	}
+	for _, tt := range bad {
+		if p, err := queue.DecodeApply([]byte(tt.payload)); err == nil {
+			t.Errorf("%s: DecodeApply(%q) = %+v, want an error", tt.name, tt.payload, p)
+		}
+	}
+}
+
+func TestEnqueueApply(t *testing.T) {
+	t.Parallel()
+	c, in, _ := setup(t)
+	ctx := context.Background()
+	id := "op-" + randHex(4)
+
+	if err := c.EnqueueApply(ctx, id, testLocks); err != nil {
+		t.Fatalf("EnqueueApply: %v", err)
+	}
+	info := taskInfo(t, in, id)
+	if info.Type != queue.TypeApply || info.Queue != queue.Name || info.State != asynq.TaskStatePending {
+		t.Errorf("task is %s in %s, %s; want %s in %s, pending", info.Type, info.Queue, info.State, queue.TypeApply, queue.Name)
+	}
+	if info.MaxRetry != queue.MaxRetry || info.Timeout != queue.TaskTimeout {
+		t.Errorf("task has MaxRetry %d, Timeout %v; want %d, %v", info.MaxRetry, info.Timeout, queue.MaxRetry, queue.TaskTimeout)
+	}
+	// What the API enqueues is what the worker decodes.
+	want := queue.ApplyPayload{OperationID: id, Locks: testLocks}
+	if got := decode(t, info); !reflect.DeepEqual(got, want) {
+		t.Errorf("payload decodes to %+v, want %+v", got, want)
+	}
+
+	// Enqueuing the same operation again is no error and adds no task;
+	// the first task, with its locks, stays.
+	if err := c.EnqueueApply(ctx, id, nil); err != nil {
+		t.Fatalf("second EnqueueApply: %v", err)
+	}
+	if n := pendingCount(t, in, id); n != 1 {
+		t.Errorf("%d pending tasks for %s after two EnqueueApply, want 1", n, id)
+	}
+	if got := decode(t, taskInfo(t, in, id)); !reflect.DeepEqual(got, want) {
+		t.Errorf("after a second EnqueueApply the payload is %+v, want the first %+v", got, want)
+	}
+
+	// Another operation is another task.
+	other := "op-" + randHex(4)
+	if err := c.EnqueueApply(ctx, other, nil); err != nil {
+		t.Fatalf("EnqueueApply(%s): %v", other, err)
+	}
+	if got := decode(t, taskInfo(t, in, other)); got.OperationID != other || got.Locks != nil {
+		t.Errorf("payload of %s = %+v, want its id and no locks", other, got)
+	}
+	qi, err := in.GetQueueInfo(queue.Name)
+	if err != nil {
+		t.Fatalf("GetQueueInfo: %v", err)
+	}
+	if qi.Pending != 2 {
+		t.Errorf("queue has %d pending tasks, want 2", qi.Pending)
+	}
+}
+
+func TestRequeue(t *testing.T) {
+	t.Parallel()
+	c, in, opt := setup(t)
+	ctx := context.Background()
+	raw := asynq.NewClient(opt)
+	t.Cleanup(func() { raw.Close() })
+
+	requeue := func(t *testing.T, id string) wallet.Requeued {
+		t.Helper()
+		r, err := c.Requeue(ctx, id)
+		if err != nil {
+			t.Fatalf("Requeue(%s): %v", id, err)
+		}
+		return r
+	}
+	enqueue := func(t *testing.T, id string) {
+		t.Helper()
+		if err := c.EnqueueApply(ctx, id, testLocks); err != nil {
+			t.Fatalf("EnqueueApply(%s): %v", id, err)
+		}
+	}
+
+	// The subtests share the database, each with its own operation id;
+	// no worker runs, so tasks stay where the test puts them.
+	t.Run("missing task is enqueued", func(t *testing.T) {
+		id := "op-" + randHex(4)
+		if r := requeue(t, id); !reflect.DeepEqual(r, wallet.Requeued{Enqueued: true}) {
+			t.Errorf("Requeue = %+v, want Enqueued", r)
+		}
+		info := taskInfo(t, in, id)
+		if info.State != asynq.TaskStatePending || info.Type != queue.TypeApply {
+			t.Errorf("task is %s %s, want pending %s", info.State, info.Type, queue.TypeApply)
+		}
+		if info.MaxRetry != queue.MaxRetry || info.Timeout != queue.TaskTimeout {
+			t.Errorf("task has MaxRetry %d, Timeout %v; want %d, %v", info.MaxRetry, info.Timeout, queue.MaxRetry, queue.TaskTimeout)
+		}
+		if got, want := decode(t, info), (queue.ApplyPayload{OperationID: id}); !reflect.DeepEqual(got, want) {
+			t.Errorf("payload = %+v, want %+v", got, want)
+		}
+	})
+
+	t.Run("pending task is left alone", func(t *testing.T) {
+		id := "op-" + randHex(4)
+		enqueue(t, id)
+		if r := requeue(t, id); !reflect.DeepEqual(r, wallet.Requeued{}) {
+			t.Errorf("Requeue of a pending task = %+v, want nothing done", r)
+		}
+		info := taskInfo(t, in, id)
+		if info.State != asynq.TaskStatePending {
+			t.Errorf("task is %s, want pending", info.State)
+		}
+		if n := pendingCount(t, in, id); n != 1 {
+			t.Errorf("%d pending tasks for %s, want 1", n, id)
+		}
+		// Its locks are kept for the worker to release.
+		if got := decode(t, info); !reflect.DeepEqual(got.Locks, testLocks) {
+			t.Errorf("locks = %+v, want %+v", got.Locks, testLocks)
+		}
+	})
+
+	t.Run("archived task goes back to pending", func(t *testing.T) {
+		id := "op-" + randHex(4)
+		enqueue(t, id)
+		if err := in.ArchiveTask(queue.Name, id); err != nil {
+			t.Fatalf("ArchiveTask: %v", err)
+		}
+		if s := taskInfo(t, in, id).State; s != asynq.TaskStateArchived {
+			t.Fatalf("task is %s after ArchiveTask", s)
+		}
+		if r := requeue(t, id); !reflect.DeepEqual(r, wallet.Requeued{Enqueued: true}) {
+			t.Errorf("Requeue of an archived task = %+v, want Enqueued", r)
+		}
+		info := taskInfo(t, in, id)
+		if info.State != asynq.TaskStatePending {
+			t.Errorf("task is %s after Requeue, want pending", info.State)
+		}
+		if n := pendingCount(t, in, id); n != 1 {
+			t.Errorf("%d pending tasks for %s, want 1", n, id)
+		}
+		if got := decode(t, info); !reflect.DeepEqual(got.Locks, testLocks) {
+			t.Errorf("locks = %+v, want %+v", got.Locks, testLocks)
+		}
+		// Once pending, a second Requeue does nothing.
+		if r := requeue(t, id); !reflect.DeepEqual(r, wallet.Requeued{}) {
+			t.Errorf("second Requeue = %+v, want nothing done", r)
+		}
+	})
+
+	t.Run("scheduled task runs now", func(t *testing.T) {
+		id := "op-" + randHex(4)
+		payload, _ := json.Marshal(queue.ApplyPayload{OperationID: id})
+		if _, err := raw.Enqueue(asynq.NewTask(queue.TypeApply, payload),
+			asynq.TaskID(id), asynq.Queue(queue.Name), asynq.ProcessIn(time.Hour)); err != nil {
+			t.Fatalf("enqueue scheduled task: %v", err)
+		}
+		if s := taskInfo(t, in, id).State; s != asynq.TaskStateScheduled {
+			t.Fatalf("task is %s, want scheduled", s)
+		}
+		if r := requeue(t, id); !reflect.DeepEqual(r, wallet.Requeued{Enqueued: true}) {
+			t.Errorf("Requeue of a scheduled task = %+v, want Enqueued", r)
+		}
+		if s := taskInfo(t, in, id).State; s != asynq.TaskStatePending {
+			t.Errorf("task is %s after Requeue, want pending", s)
+		}
+	})
+}
+
+// TestRequeueWithWorker runs an asynq server on its own database to put
+// tasks in the states only a worker reaches: active, retry, completed.
+func TestRequeueWithWorker(t *testing.T) {
+	t.Parallel()
+	c, in, opt := setup(t)
+	ctx := context.Background()
+
+	var (
+		mu      sync.Mutex
+		runs    = map[string]int{}
+		started = make(chan string, 16)
+		release = make(chan struct{})
+		once    sync.Once
+	)
+	runCount := func(id string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return runs[id]
+	}
+	waitRuns := func(t *testing.T, id string, n int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for runCount(id) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("task %s ran %d times within 5s, want %d", id, runCount(id), n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	activeID, retryID, completedID := "active-"+randHex(4), "retry-"+randHex(4), "completed-"+randHex(4)
+
+	srv := asynq.NewServer(opt, asynq.Config{
+		Concurrency:       4,
+		Queues:            map[string]int{queue.Name: 1},
+		TaskCheckInterval: 10 * time.Millisecond,
+		RetryDelayFunc:    func(int, error, *asynq.Task) time.Duration { return time.Hour },
+		ShutdownTimeout:   2 * time.Second,
+		LogLevel:          asynq.FatalLevel,
+	})
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(queue.TypeApply, func(ctx context.Context, task *asynq.Task) error {
+		p, err := queue.DecodeApply(task.Payload())
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		runs[p.OperationID]++
+		n := runs[p.OperationID]
+		mu.Unlock()
+		switch {
+		case p.OperationID == activeID && n == 1:
+			started <- p.OperationID
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		case p.OperationID == retryID && n == 1:
+			return errors.New("first attempt fails")
+		}
+		return nil
+	})
+	if err := srv.Start(mux); err != nil {
+		t.Fatalf("start asynq server: %v", err)
+	}
+	t.Cleanup(func() {
+		once.Do(func() { close(release) })
+		srv.Shutdown()
+	})
+
+	t.Run("active task reports its locks", func(t *testing.T) {
+		if err := c.EnqueueApply(ctx, activeID, testLocks); err != nil {
+			t.Fatalf("EnqueueApply: %v", err)
+		}
+		select {
+		case <-started:
+		case <-time.After(5 * time.Second):
+			t.Fatal("worker did not start the task within 5s")
+		}
+		waitState(t, in, activeID, asynq.TaskStateActive)
+		r, err := c.Requeue(ctx, activeID)
+		if err != nil {
+			t.Fatalf("Requeue: %v", err)
+		}
+		if want := (wallet.Requeued{Active: true, Locks: testLocks}); !reflect.DeepEqual(r, want) {
+			t.Errorf("Requeue of an active task = %+v, want %+v", r, want)
+		}
+		if n := runCount(activeID); n != 1 {
+			t.Errorf("task ran %d times while active, want 1", n)
+		}
+		once.Do(func() { close(release) })
+
+		// Finished (and not retained), the task is gone: Requeue enqueues
+		// it afresh and it runs again.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			_, err := in.GetTaskInfo(queue.Name, activeID)
+			if errors.Is(err, asynq.ErrTaskNotFound) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("finished task still there after 5s (err %v)", err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if r, err := c.Requeue(ctx, activeID); err != nil || !reflect.DeepEqual(r, wallet.Requeued{Enqueued: true}) {
+			t.Errorf("Requeue of a finished task = %+v, %v; want Enqueued", r, err)
+		}
+		waitRuns(t, activeID, 2)
+	})
+
+	t.Run("retrying task runs now", func(t *testing.T) {
+		if err := c.EnqueueApply(ctx, retryID, nil); err != nil {
+			t.Fatalf("EnqueueApply: %v", err)
+		}
+		waitState(t, in, retryID, asynq.TaskStateRetry)
+		r, err := c.Requeue(ctx, retryID)
+		if err != nil || !reflect.DeepEqual(r, wallet.Requeued{Enqueued: true}) {
+			t.Errorf("Requeue of a retrying task = %+v, %v; want Enqueued", r, err)
+		}
+		waitRuns(t, retryID, 2)
+	})
+
+	t.Run("completed task is enqueued again", func(t *testing.T) {
+		payload, _ := json.Marshal(queue.ApplyPayload{OperationID: completedID})
+		raw := asynq.NewClient(opt)
+		defer raw.Close()
+		if _, err := raw.Enqueue(asynq.NewTask(queue.TypeApply, payload),
+			asynq.TaskID(completedID), asynq.Queue(queue.Name), asynq.Retention(time.Hour)); err != nil {
+			t.Fatalf("enqueue retained task: %v", err)
+		}
+		waitState(t, in, completedID, asynq.TaskStateCompleted)
+		r, err := c.Requeue(ctx, completedID)
+		if err != nil || !reflect.DeepEqual(r, wallet.Requeued{Enqueued: true}) {
+			t.Errorf("Requeue of a completed task = %+v, %v; want Enqueued", r, err)
+		}
+		waitRuns(t, completedID, 2)
+	})
+}
