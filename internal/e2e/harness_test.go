@@ -32,6 +32,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -260,6 +261,11 @@ type Env struct {
 	RedisDB int
 	API     *Proc
 	Workers []*Proc
+	// DatabaseURL and RedisURL are what the processes connect to.
+	DatabaseURL string
+	RedisURL    string
+	// Redis is the test's own redis-server (Options.OwnRedis), else nil.
+	Redis *RedisServer
 }
 
 // Proc is one program running as a subprocess; it can be killed and
@@ -281,54 +287,94 @@ var envKeys = []string{
 	"DATABASE_URL", "REDIS_URL", "HTTP_ADDR", "METRICS_ADDR", "APP_ENV", "LOCK_WAIT", "LOCK_TTL",
 	"BANK_EMAIL", "BANK_PASSWORD", "ADMIN_EMAIL", "ADMIN_PASSWORD", "BCRYPT_COST",
 	"SWEEP_INTERVAL", "SWEEP_AFTER", "PUBSUB_PREFIX", "LOG_LEVEL", "CURRENCY", "MAX_AMOUNT",
-	"SHUTDOWN_TIMEOUT",
+	"SHUTDOWN_TIMEOUT", "WORKER_CONCURRENCY", "TASK_CHECK_INTERVAL", "SESSION_TTL", "BANK_NAME",
+}
+
+// Options configure StartEnvWith.
+type Options struct {
+	// Workers is how many worker processes to start.
+	Workers int
+	// OwnRedis starts a private redis-server on a free port for the test
+	// (Env.Redis) instead of claiming a database of the shared Redis, so
+	// the test may flush or restart it without disturbing anything else.
+	OwnRedis bool
+	// Env adds variables to every process's environment, or overrides
+	// the harness's values (for example LOCK_TTL).
+	Env map[string]string
 }
 
 // StartEnv starts an API and the given number of workers and waits until
 // the API is ready. Everything is stopped and removed at the test's end.
 func StartEnv(t *testing.T, workers int) *Env {
 	t.Helper()
+	return StartEnvWith(t, Options{Workers: workers})
+}
+
+// StartEnvWith is StartEnv with options.
+func StartEnvWith(t *testing.T, o Options) *Env {
+	t.Helper()
 	if unavailableErr != nil {
 		t.Skipf("skipping: %v", unavailableErr)
 	}
 	e := &Env{t: t, DBName: "wallet_e2e_" + randHex(6)}
-	e.RedisDB = claimRedisDB(t)
+	e.DatabaseURL = dbURL(e.DBName)
+	logDir := t.TempDir()
+	if o.OwnRedis {
+		e.Redis = StartRedis(t, filepath.Join(logDir, "redis.log"))
+		e.RedisURL = e.Redis.URL()
+	} else {
+		e.RedisDB = claimRedisDB(t)
+		e.RedisURL = redisURL(e.RedisDB)
+	}
 
 	// Registered first, so it runs last: after the processes are gone.
 	t.Cleanup(func() { dropDatabase(t, e.DBName) })
 
 	httpAddr := freeAddr(t)
 	e.BaseURL = "http://" + httpAddr
-	base := []string{
-		"DATABASE_URL=" + dbURL(e.DBName),
-		"REDIS_URL=" + redisURL(e.RedisDB),
-		"HTTP_ADDR=" + httpAddr,
-		"APP_ENV=test",
-		"LOCK_WAIT=2s",
-		"LOCK_TTL=10s",
-		"BANK_EMAIL=" + bankEmail,
-		"BANK_PASSWORD=" + bankPassword,
-		"ADMIN_EMAIL=" + adminEmail,
-		"ADMIN_PASSWORD=" + adminPassword,
-		"BCRYPT_COST=4",
-		"SWEEP_INTERVAL=1s",
-		"SWEEP_AFTER=2s",
-		"PUBSUB_PREFIX=wallet-e2e-" + randHex(6),
-		"LOG_LEVEL=info",
-		"CURRENCY=RUB",
-		"MAX_AMOUNT=1000000.00",
+	vars := map[string]string{
+		"DATABASE_URL":   e.DatabaseURL,
+		"REDIS_URL":      e.RedisURL,
+		"HTTP_ADDR":      httpAddr,
+		"APP_ENV":        "test",
+		"LOCK_WAIT":      "2s",
+		"LOCK_TTL":       "10s",
+		"BANK_EMAIL":     bankEmail,
+		"BANK_PASSWORD":  bankPassword,
+		"ADMIN_EMAIL":    adminEmail,
+		"ADMIN_PASSWORD": adminPassword,
+		"BCRYPT_COST":    "4",
+		"SWEEP_INTERVAL": "1s",
+		"SWEEP_AFTER":    "2s",
+		"PUBSUB_PREFIX":  "wallet-e2e-" + randHex(6),
+		"LOG_LEVEL":      "info",
+		"CURRENCY":       "RUB",
+		"MAX_AMOUNT":     "1000000.00",
 	}
-	logDir := t.TempDir()
+	for k, v := range o.Env {
+		vars[k] = v
+	}
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	base := make([]string, 0, len(vars))
+	for _, k := range keys {
+		base = append(base, k+"="+vars[k])
+	}
 	newProc := func(name, bin string) *Proc {
 		// Every process gets its own metrics port, so several workers can
 		// run side by side.
-		env := append(inheritedEnv(), base...)
-		env = append(env, "METRICS_ADDR="+freeAddr(t))
+		env := append(inheritedEnv(keys...), base...)
+		if _, ok := vars["METRICS_ADDR"]; !ok {
+			env = append(env, "METRICS_ADDR="+freeAddr(t))
+		}
 		return &Proc{t: t, Name: name, bin: filepath.Join(binDir, bin), env: env,
 			Log: filepath.Join(logDir, name+".log")}
 	}
 	e.API = newProc("api", "api")
-	for i := 0; i < workers; i++ {
+	for i := 0; i < o.Workers; i++ {
 		e.Workers = append(e.Workers, newProc(fmt.Sprintf("worker%d", i), "worker"))
 	}
 
@@ -362,12 +408,14 @@ func StartEnv(t *testing.T, workers int) *Env {
 
 func (e *Env) procs() []*Proc { return append([]*Proc{e.API}, e.Workers...) }
 
-func inheritedEnv() []string {
+// inheritedEnv is the test's environment less the variables the harness
+// sets (envKeys) and the extra keys given.
+func inheritedEnv(extra ...string) []string {
 	var out []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		drop := false
-		for _, key := range envKeys {
+		for _, key := range append(envKeys, extra...) {
 			if k == key {
 				drop = true
 				break
@@ -520,7 +568,7 @@ func (e *Env) KillInFlight(w *Proc) bool {
 			}
 		}
 	}()
-	rdb := redisClient(e.RedisDB)
+	rdb := e.RedisClient()
 	defer rdb.Close()
 	ctx := context.Background()
 	active := func() []string {
@@ -552,6 +600,172 @@ func (e *Env) KillInFlight(w *Proc) bool {
 func (p *Proc) Restart() {
 	p.Stop()
 	p.Start()
+}
+
+// SetEnv sets one environment variable of the process for its next
+// Start (for example to restart it with another LOCK_TTL).
+func (p *Proc) SetEnv(key, value string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.env[:0:0]
+	for _, kv := range p.env {
+		if k, _, _ := strings.Cut(kv, "="); k != key {
+			out = append(out, kv)
+		}
+	}
+	p.env = append(out, key+"="+value)
+}
+
+// Getenv returns the value of a variable in the process's environment.
+func (p *Proc) Getenv(key string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, kv := range p.env {
+		if k, v, _ := strings.Cut(kv, "="); k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// RedisClient returns a client on the deployment's Redis database.
+func (e *Env) RedisClient() *redis.Client {
+	opt, err := redis.ParseURL(e.RedisURL)
+	if err != nil {
+		panic(err)
+	}
+	return redis.NewClient(opt)
+}
+
+// TerminatePostgresConns ends every server process connected to the
+// deployment's database (pg_terminate_backend), as a Postgres fault the
+// programs must survive, and returns how many it ended.
+func (e *Env) TerminatePostgresConns(ctx context.Context) (int, error) {
+	conn, err := pgx.Connect(ctx, adminDBURL())
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	var n int
+	err = conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
+		FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, e.DBName).Scan(&n)
+	return n, err
+}
+
+// RunAudit runs "worker audit" against the deployment's database and
+// returns its output and exit status (0 clean, 2 violations).
+func (e *Env) RunAudit(ctx context.Context) (string, int, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "worker"), "audit")
+	cmd.Env = append(inheritedEnv(), "DATABASE_URL="+e.DatabaseURL, "REDIS_URL="+e.RedisURL, "APP_ENV=test",
+		"BANK_PASSWORD="+bankPassword, "ADMIN_PASSWORD="+adminPassword)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return string(out), exit.ExitCode(), nil
+	}
+	if err != nil {
+		return string(out), -1, err
+	}
+	return string(out), 0, nil
+}
+
+// RedisServer is a redis-server process of the test's own, without
+// persistence, that can be flushed, killed and started again on the same
+// port.
+type RedisServer struct {
+	t    *testing.T
+	Addr string
+	Log  string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartRedis starts a redis-server on a free port; it is killed at the
+// test's end.
+func StartRedis(t *testing.T, logPath string) *RedisServer {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatalf("own redis: %v", err)
+	}
+	r := &RedisServer{t: t, Addr: freeAddr(t), Log: logPath}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Kill)
+	return r
+}
+
+// URL is the server's database 0.
+func (r *RedisServer) URL() string { return "redis://" + r.Addr + "/0" }
+
+// Client returns a client on database 0.
+func (r *RedisServer) Client() *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: -1})
+}
+
+// Start starts the server and waits until it answers PING (at most 10 s).
+func (r *RedisServer) Start() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd != nil && !isClosed(r.done) {
+		return fmt.Errorf("own redis: already running")
+	}
+	_, port, _ := net.SplitHostPort(r.Addr)
+	f, err := os.OpenFile(r.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("own redis: log file: %w", err)
+	}
+	cmd := exec.Command("redis-server", "--save", "", "--appendonly", "no", "--port", port,
+		"--bind", "127.0.0.1", "--dir", filepath.Dir(r.Log), "--databases", "16")
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("own redis: start: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		f.Close()
+		close(done)
+	}()
+	r.cmd, r.done = cmd, done
+	c := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if isClosed(done) || time.Now().After(deadline) {
+			return fmt.Errorf("own redis on %s did not come up: %v; log:\n%s", r.Addr, err, tail(r.Log, 20))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Kill ends the server with SIGKILL (everything in it is lost) and waits
+// until it is gone.
+func (r *RedisServer) Kill() {
+	r.mu.Lock()
+	cmd, done := r.cmd, r.done
+	r.mu.Unlock()
+	if cmd == nil || isClosed(done) {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+}
+
+// FlushAll empties every database of the server.
+func (r *RedisServer) FlushAll(ctx context.Context) error {
+	c := r.Client()
+	defer c.Close()
+	return c.FlushAll(ctx).Err()
 }
 
 func tail(path string, n int) string {

@@ -18,6 +18,9 @@ import (
 // decodeJSON decodes a request body strictly: one JSON object, no unknown
 // fields, numbers kept as text, nothing after it.
 func decodeJSON(body []byte, dst any) error {
+	if trimmed := bytes.TrimSpace(body); json.Valid(trimmed) && trimmed[0] != '{' {
+		return wallet.Errorf(wallet.EInvalidRequest, "request body must be a JSON object")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
