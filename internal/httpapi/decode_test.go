@@ -83,6 +83,8 @@ func TestDecodeJSONRejects(t *testing.T) {
 		{"unterminated", `{"amount":"1.00"`, "not valid JSON"},
 		{"not JSON", `amount=1.00`, "not valid JSON"},
 		{"single quotes", `{'amount':'1.00'}`, "not valid JSON"},
+		{"null", `null`, "must be a JSON object"},
+		{"array", `[{"amount":"1"}]`, "must be a JSON object"},
 	}
 	for _, tt := range tests {
 		var b operationBody
