@@ -17,6 +17,7 @@ const (
 	eNotFound             = "not_found"
 	eMethodNotAllowed     = "method_not_allowed"
 	eCSRF                 = "csrf_failed"
+	eHeadersTooLarge      = "request_too_large"
 )
 
 // statusOf maps each error code to its HTTP status: the one table.
@@ -52,6 +53,7 @@ var statusOf = map[string]int{
 	eNotFound:                    http.StatusNotFound,
 	eMethodNotAllowed:            http.StatusMethodNotAllowed,
 	eCSRF:                        http.StatusForbidden,
+	eHeadersTooLarge:             http.StatusRequestHeaderFieldsTooLarge,
 }
 
 type errorBody struct {
@@ -67,13 +69,18 @@ type errorDetail struct {
 // the code. Internal errors are logged and shown only as "internal error".
 func (s *Server) writeError(c *fiber.Ctx, err error) error {
 	code, msg := wallet.ErrorCode(err), wallet.ErrorMessage(err)
-	var fe *fiber.Error
-	if errors.As(err, &fe) {
-		code, msg = fiberCode(fe.Code), fe.Message
-	}
 	status, ok := statusOf[code]
 	if !ok {
 		status = http.StatusInternalServerError
+	}
+	// Fiber's own errors (a body or headers too large, a malformed
+	// request) keep their 4xx status.
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code, msg, status = fiberCode(fe.Code), fe.Message, fe.Code
+		if status < 400 || status > 599 {
+			status = http.StatusInternalServerError
+		}
 	}
 	if status >= 500 {
 		s.log.Error("request failed", slog.String("method", c.Method()), slog.String("path", c.Path()),
@@ -100,7 +107,10 @@ func fiberCode(status int) string {
 		return eMethodNotAllowed
 	case fiber.StatusUnsupportedMediaType:
 		return eUnsupportedMediaType
-	case fiber.StatusBadRequest:
+	case fiber.StatusRequestHeaderFieldsTooLarge:
+		return eHeadersTooLarge
+	}
+	if status >= 400 && status < 500 {
 		return wallet.EInvalidRequest
 	}
 	return wallet.EInternal

@@ -24,13 +24,19 @@ const (
 	MaxEmailLen    = 254
 )
 
-// dummyHash is compared against when an email is unknown, so a failed
-// sign-in takes as long whether or not the account exists.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a real password"), bcrypt.DefaultCost)
-
 func prehash(password string) []byte {
 	sum := sha256.Sum256([]byte(password))
 	return []byte(base64.StdEncoding.EncodeToString(sum[:]))
+}
+
+// compareDummy spends the time of a password check against a hash of the
+// configured cost, so a failed sign-in takes as long whether or not the
+// account exists.
+func (s *Service) compareDummy(password string) {
+	s.dummyOnce.Do(func() {
+		s.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a real password"), s.BcryptCost)
+	})
+	_ = bcrypt.CompareHashAndPassword(s.dummyHash, prehash(password))
 }
 
 // HashPassword hashes a password for storage.
@@ -58,9 +64,12 @@ func CheckName(name string) (string, error) {
 	return name, nil
 }
 
+// hasControl reports control characters, line and paragraph separators,
+// and the bidirectional controls that can disguise a name or a note.
+// Joiners stay allowed: emoji need them.
 func hasControl(s string) bool {
 	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r) {
 			return true
 		}
 	}
@@ -103,12 +112,14 @@ func (s *Service) Signup(ctx context.Context, name, email, password string) (wal
 // EInvalidCredentials, whether or not the email exists.
 func (s *Service) Authenticate(ctx context.Context, email, password string) (wallet.User, error) {
 	bad := wallet.Errorf(wallet.EInvalidCredentials, "email or password is incorrect")
-	if len(password) > MaxPasswordLen || len(email) > MaxEmailLen {
+	email = strings.TrimSpace(email)
+	if len(password) > MaxPasswordLen || len(email) > MaxEmailLen || !utf8.ValidString(email) || hasControl(email) {
+		s.compareDummy(password)
 		return wallet.User{}, bad
 	}
-	u, err := s.Accounts.UserByEmail(ctx, strings.TrimSpace(email))
+	u, err := s.Accounts.UserByEmail(ctx, email)
 	if wallet.ErrorCode(err) == wallet.EUserNotFound {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, prehash(password))
+		s.compareDummy(password)
 		return wallet.User{}, bad
 	}
 	if err != nil {

@@ -7,6 +7,7 @@ package ledger
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/walletd/wallet/internal/wallet"
@@ -69,6 +70,9 @@ type Service struct {
 	BcryptCost int
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+
+	dummyOnce sync.Once
+	dummyHash []byte
 }
 
 func (s *Service) now() time.Time {

@@ -46,6 +46,8 @@ func translate(err error) error {
 			return wallet.Errorf(wallet.EInsufficientFunds, "insufficient funds")
 		case pgErr.Code == "22P02": // invalid_text_representation, e.g. a bad uuid
 			return wallet.Errorf(wallet.EInvalidRequest, "malformed identifier")
+		case pgErr.Code == "22021": // character_not_in_repertoire: NUL or bad UTF-8
+			return wallet.Errorf(wallet.EInvalidRequest, "text must be valid UTF-8 without NUL")
 		}
 	}
 	return fmt.Errorf("postgres: %w", err)
