@@ -107,8 +107,11 @@ func New(d Deps) *Server {
 	d.Registry.MustRegister(s.reqDuration, s.accepted)
 
 	s.app = fiber.New(fiber.Config{
-		AppName:   "wallet-api",
-		BodyLimit: bodyLimit,
+		AppName:        "wallet-api",
+		BodyLimit:      bodyLimit,
+		ReadBufferSize: 16 << 10, // request line and headers
+		// Multipart bodies are refused by content type; never parse them.
+		DisablePreParseMultipartForm: true,
 		// Shorter than SHUTDOWN_TIMEOUT's default: a graceful stop waits for
 		// connections that opened but never sent a request.
 		ReadTimeout:           5 * time.Second,
