@@ -129,6 +129,15 @@ func run() error {
 		}()
 	}
 
+	// The applier outlives the asynq server's shutdown, which waits for
+	// handlers that wait for their batch.
+	applyCtx, stopApply := context.WithCancel(context.Background())
+	committers := a.Service.StartApplier(applyCtx, cfg.ApplyCommitters, cfg.ApplyBatch)
+	defer func() {
+		stopApply()
+		committers.Wait()
+	}()
+
 	if err := srv.Start(mux); err != nil {
 		return err
 	}

@@ -61,7 +61,11 @@ type Config struct {
 	LockTTL time.Duration `env:"LOCK_TTL" envDefault:"10s"`
 
 	// WorkerConcurrency is how many tasks one worker process runs at once.
-	WorkerConcurrency int `env:"WORKER_CONCURRENCY" envDefault:"16"`
+	WorkerConcurrency int `env:"WORKER_CONCURRENCY" envDefault:"64"`
+	// ApplyBatch caps how many operations a worker commits in one
+	// transaction; ApplyCommitters is how many such commits run at once.
+	ApplyBatch      int `env:"APPLY_BATCH" envDefault:"128"`
+	ApplyCommitters int `env:"APPLY_COMMITTERS" envDefault:"2"`
 	// TaskCheckInterval is how often an idle worker polls its queues.
 	TaskCheckInterval time.Duration `env:"TASK_CHECK_INTERVAL" envDefault:"20ms"`
 	// SweepInterval is how often the sweeper looks for stuck operations.
@@ -158,6 +162,9 @@ func (c *Config) Validate() error {
 	}
 	if c.WorkerConcurrency < 1 {
 		errs = append(errs, errors.New("WORKER_CONCURRENCY: must be at least 1"))
+	}
+	if c.ApplyBatch < 1 || c.ApplyBatch > 1000 || c.ApplyCommitters < 1 {
+		errs = append(errs, errors.New("APPLY_BATCH/APPLY_COMMITTERS: batch must be 1 to 1000, committers at least 1"))
 	}
 	if c.BcryptCost < 4 || c.BcryptCost > 31 {
 		errs = append(errs, errors.New("BCRYPT_COST: must be between 4 and 31"))

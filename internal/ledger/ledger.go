@@ -35,7 +35,7 @@ type Claims interface {
 
 // Publisher announces final operations to waiting clients.
 type Publisher interface {
-	PublishResult(ctx context.Context, opID string) error
+	PublishResults(ctx context.Context, opIDs ...string) error
 }
 
 // Observer receives the events that metrics count. All methods must be
@@ -73,6 +73,7 @@ type Service struct {
 
 	dummyOnce sync.Once
 	dummyHash []byte
+	applier   *applier
 }
 
 func (s *Service) now() time.Time {

@@ -183,22 +183,28 @@ func (s *Service) replay(ctx context.Context, key *wallet.IdempotencyKey) (Accep
 
 // Apply commits one operation (worker side), then releases the locks that
 // came with it and announces the result. Applying an operation again
-// changes nothing. Errors are transient and worth a retry.
+// changes nothing. Errors are transient and worth a retry. With
+// StartApplier running, concurrent calls share transactions.
 func (s *Service) Apply(ctx context.Context, opID string, locks []wallet.Lock) (wallet.Operation, error) {
-	op, applied, err := s.Store.ApplyOperation(ctx, opID)
-	if err != nil {
-		return wallet.Operation{}, err
+	if s.applier == nil {
+		done := make(chan applyRes, 1)
+		s.commitBatch(context.WithoutCancel(ctx), []applyReq{{id: opID, locks: locks, done: done}})
+		r := <-done
+		return r.op, r.err
 	}
-	s.Locker.Release(locks)
-	if applied && s.Observer != nil {
-		s.Observer.OperationFinal(op)
+	done := make(chan applyRes, 1)
+	select {
+	case s.applier.reqs <- applyReq{id: opID, locks: locks, done: done}:
+	case <-ctx.Done():
+		return wallet.Operation{}, ctx.Err()
 	}
-	if err := s.Publisher.PublishResult(context.WithoutCancel(ctx), op.ID); err != nil {
-		// Waiting clients also poll Postgres, so a lost announcement only
-		// delays them.
-		s.Log.Warn("publish result failed", slog.String("operation_id", op.ID), slog.Any("error", err))
+	select {
+	case r := <-done:
+		return r.op, r.err
+	case <-ctx.Done():
+		// The batch may still commit; a retry of the task finds it final.
+		return wallet.Operation{}, ctx.Err()
 	}
-	return op, nil
 }
 
 // Sweep makes sure every operation pending for longer than age gets

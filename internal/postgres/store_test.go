@@ -542,10 +542,10 @@ type fakePublisher struct {
 	ids []string
 }
 
-func (p *fakePublisher) PublishResult(_ context.Context, opID string) error {
+func (p *fakePublisher) PublishResults(_ context.Context, opIDs ...string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.ids = append(p.ids, opID)
+	p.ids = append(p.ids, opIDs...)
 	return nil
 }
 
@@ -1168,5 +1168,78 @@ func TestApplyOperationReportsOneApplier(t *testing.T) {
 		if _, did, err := f.store.ApplyOperation(context.Background(), op.ID); err != nil || did {
 			t.Errorf("applying final operation %s again: applied=%v err=%v, want false, nil", op.ID, did, err)
 		}
+	}
+}
+
+// TestApplyOperationsBatch applies many operations in one transaction:
+// they are decided in creation order against running balances, a debit
+// that would overdraw fails without stopping the rest, balance_after
+// follows each wallet's running balance, and ids already final or given
+// twice change nothing.
+func TestApplyOperationsBatch(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	payer, a := f.user(t, 10000) // 100.00
+	_, b := f.user(t, 0)
+	_, c := f.user(t, 500)
+	t1 := f.transfer(t, payer, a, b, 6000)  // completes: a 40.00
+	t2 := f.transfer(t, payer, a, c, 5000)  // fails: only 40.00 left
+	d1 := f.deposit(t, a, 1000)             // a 50.00
+	t3 := f.transfer(t, payer, a, b, 5000)  // completes thanks to d1: a 0.00
+	done := f.transfer(t, payer, c, b, 100) // applied before the batch
+	if _, err := pgtest.Apply(context.Background(), f.store, done.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	ids := []string{t3.ID, done.ID, t1.ID, d1.ID, t2.ID, t1.ID}
+	res, err := f.store.ApplyOperations(context.Background(), ids)
+	if err != nil {
+		t.Fatalf("ApplyOperations: %v", err)
+	}
+	if len(res) != len(ids) {
+		t.Fatalf("got %d results for %d ids", len(res), len(ids))
+	}
+	want := map[string]struct {
+		status  wallet.Status
+		failure string
+		applied bool
+		after   wallet.Amount // payer's balance_after; -1 for none
+	}{
+		t1.ID:   {wallet.StatusCompleted, "", true, 4000},
+		t2.ID:   {wallet.StatusFailed, wallet.EInsufficientFunds, true, -1},
+		d1.ID:   {wallet.StatusCompleted, "", true, 5000},
+		t3.ID:   {wallet.StatusCompleted, "", true, 0},
+		done.ID: {wallet.StatusCompleted, "", false, -1},
+	}
+	for i, r := range res {
+		w := want[ids[i]]
+		if r.Op.ID != ids[i] || r.Op.Status != w.status || r.Op.FailureCode != w.failure || r.Applied != w.applied {
+			t.Errorf("result %d: %s %s %q applied=%v; want %s %s %q applied=%v",
+				i, r.Op.ID, r.Op.Status, r.Op.FailureCode, r.Applied, ids[i], w.status, w.failure, w.applied)
+		}
+		if r.Op.CompletedAt == nil {
+			t.Errorf("result %d: no completed_at", i)
+		}
+		if w.after < 0 || ids[i] == done.ID {
+			continue
+		}
+		got, err := f.store.Operation(context.Background(), ids[i], a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.BalanceAfter == nil || *got.BalanceAfter != w.after {
+			t.Errorf("operation %s: payer's balance_after %v, want %d", ids[i], got.BalanceAfter, w.after)
+		}
+	}
+	for _, tc := range []struct {
+		w    wallet.Wallet
+		want wallet.Amount
+	}{{a, 0}, {b, 11100}, {c, 400}} {
+		if got := f.balance(t, tc.w.ID); got != tc.want {
+			t.Errorf("wallet %s: balance %d, want %d", tc.w.ID, got, tc.want)
+		}
+	}
+	if _, err := f.store.ApplyOperations(context.Background(), []string{t1.ID, "01a210a3-0000-7000-8000-000000000000"}); wallet.ErrorCode(err) != wallet.EOperationNotFound {
+		t.Errorf("batch with an unknown id: %v, want %s", err, wallet.EOperationNotFound)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/go-redsync/redsync/v4"
@@ -82,8 +83,17 @@ func (l *Locker) Release(locks []wallet.Lock) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	// A worker releases a whole batch's locks at once: do it in parallel,
+	// since each release is a round trip.
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
 	for _, lk := range locks {
-		m := l.rs.NewMutex(lk.Name, redsync.WithValue(lk.Value))
-		_, _ = m.UnlockContext(ctx)
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			m := l.rs.NewMutex(lk.Name, redsync.WithValue(lk.Value))
+			_, _ = m.UnlockContext(ctx)
+		})
 	}
+	wg.Wait()
 }

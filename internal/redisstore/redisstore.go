@@ -132,9 +132,18 @@ func (s *Store) Unclaim(key string) {
 // resultsChannel is where workers announce final operations.
 func (s *Store) resultsChannel() string { return s.prefix + "results" }
 
-// PublishResult announces that an operation is final.
-func (s *Store) PublishResult(ctx context.Context, opID string) error {
-	return s.rdb.Publish(ctx, s.resultsChannel(), opID).Err()
+// PublishResults announces that operations are final, in one round trip.
+func (s *Store) PublishResults(ctx context.Context, opIDs ...string) error {
+	if len(opIDs) == 0 {
+		return nil
+	}
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range opIDs {
+			p.Publish(ctx, s.resultsChannel(), id)
+		}
+		return nil
+	})
+	return err
 }
 
 // Results fans the results channel out to waiters in this process, over

@@ -312,8 +312,8 @@ func results(t *testing.T, s *redisstore.Store) (*redisstore.Results, context.Ca
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if err := s.PublishResult(context.Background(), "probe"); err != nil {
-			t.Fatalf("PublishResult: %v", err)
+		if err := s.PublishResults(context.Background(), "probe"); err != nil {
+			t.Fatalf("PublishResults: %v", err)
 		}
 		select {
 		case <-probe:
@@ -332,8 +332,8 @@ func barrier(t *testing.T, s *redisstore.Store, r *redisstore.Results, id string
 	t.Helper()
 	c, stop := r.Watch(id)
 	defer stop()
-	if err := s.PublishResult(context.Background(), id); err != nil {
-		t.Fatalf("PublishResult(%s): %v", id, err)
+	if err := s.PublishResults(context.Background(), id); err != nil {
+		t.Fatalf("PublishResults(%s): %v", id, err)
 	}
 	select {
 	case <-c:
@@ -366,8 +366,8 @@ func TestResults(t *testing.T) {
 	gone, stopGone := r.Watch("op-a")
 	stopGone()
 
-	if err := s.PublishResult(ctx, "op-a"); err != nil {
-		t.Fatalf("PublishResult: %v", err)
+	if err := s.PublishResults(ctx, "op-a"); err != nil {
+		t.Fatalf("PublishResults: %v", err)
 	}
 	barrier(t, s, r, "barrier-1")
 
@@ -384,8 +384,8 @@ func TestResults(t *testing.T) {
 	// Two announcements before the watcher reads wake it once; nothing
 	// blocks the fan-out.
 	for range 2 {
-		if err := s.PublishResult(ctx, "op-b"); err != nil {
-			t.Fatalf("PublishResult: %v", err)
+		if err := s.PublishResults(ctx, "op-b"); err != nil {
+			t.Fatalf("PublishResults: %v", err)
 		}
 	}
 	barrier(t, s, r, "barrier-2")
@@ -408,8 +408,8 @@ func TestResultsPrefixes(t *testing.T) {
 	r, _, _ := results(t, s)
 	c, stop := r.Watch("op-1")
 	defer stop()
-	if err := other.PublishResult(context.Background(), "op-1"); err != nil {
-		t.Fatalf("PublishResult: %v", err)
+	if err := other.PublishResults(context.Background(), "op-1"); err != nil {
+		t.Fatalf("PublishResults: %v", err)
 	}
 	barrier(t, s, r, "barrier")
 	if woken(c) {

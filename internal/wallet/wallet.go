@@ -143,6 +143,14 @@ type Session struct {
 	CSRF string
 }
 
+// Applied is one operation's outcome when a batch is applied.
+type Applied struct {
+	Op Operation
+	// Applied says whether this call made the operation final, rather
+	// than finding it final already.
+	Applied bool
+}
+
 // Requeued says what a sweep found of an operation's queued task, and did.
 type Requeued struct {
 	// Enqueued is set when a task was enqueued or moved back to pending.
@@ -198,6 +206,9 @@ type Store interface {
 	// transaction, and returns it final; applied says whether this call
 	// did it. A final operation is returned as is.
 	ApplyOperation(ctx context.Context, id string) (op Operation, applied bool, err error)
+	// ApplyOperations applies many operations in one transaction and
+	// returns one result per id, in order.
+	ApplyOperations(ctx context.Context, ids []string) ([]Applied, error)
 	// PendingOperations lists operations still pending that were created
 	// before olderThan, oldest first.
 	PendingOperations(ctx context.Context, olderThan time.Time, limit int) ([]Operation, error)

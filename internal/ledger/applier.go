@@ -1,0 +1,109 @@
+package ledger
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+
+	"github.com/walletd/wallet/internal/wallet"
+)
+
+// applyReq is one task handler's request to apply an operation.
+type applyReq struct {
+	id    string
+	locks []wallet.Lock
+	done  chan applyRes
+}
+
+type applyRes struct {
+	op  wallet.Operation
+	err error
+}
+
+// applier groups the Apply calls of a worker's concurrent task handlers
+// into batches that commit in one transaction each. There is no waiting
+// to fill a batch: while one commits, the next calls queue up, so batches
+// grow with the load and a lone operation goes straight through.
+type applier struct {
+	reqs chan applyReq
+	max  int
+}
+
+// StartApplier makes Apply batch through committers goroutines, each
+// committing at most max operations at a time, until ctx ends. Call it
+// before the first Apply; without it Apply commits one by one.
+func (s *Service) StartApplier(ctx context.Context, committers, max int) *sync.WaitGroup {
+	a := &applier{reqs: make(chan applyReq, max*committers), max: max}
+	s.applier = a
+	var wg sync.WaitGroup
+	for range committers {
+		wg.Go(func() { s.commitLoop(ctx, a) })
+	}
+	return &wg
+}
+
+func (s *Service) commitLoop(ctx context.Context, a *applier) {
+	for {
+		var batch []applyReq
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-a.reqs:
+			batch = append(batch, r)
+		}
+	fill:
+		for len(batch) < a.max {
+			select {
+			case r := <-a.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		s.commitBatch(context.WithoutCancel(ctx), batch)
+	}
+}
+
+// commitBatch applies a batch in one transaction. If the batch fails as
+// a whole, each operation is tried alone, so one bad operation cannot hold
+// up the others.
+func (s *Service) commitBatch(ctx context.Context, batch []applyReq) {
+	ids := make([]string, len(batch))
+	for i, r := range batch {
+		ids[i] = r.id
+	}
+	res, err := s.Store.ApplyOperations(ctx, ids)
+	if err != nil && len(batch) > 1 {
+		s.Log.Warn("batch failed; applying its operations one by one", slog.Int("size", len(batch)), slog.Any("error", err))
+		for _, r := range batch {
+			s.commitBatch(ctx, []applyReq{r})
+		}
+		return
+	}
+	if err != nil {
+		batch[0].done <- applyRes{err: err}
+		return
+	}
+	var locks []wallet.Lock
+	var final []string
+	for i, r := range batch {
+		locks = append(locks, r.locks...)
+		final = append(final, res[i].Op.ID)
+		if res[i].Applied && s.Observer != nil {
+			s.Observer.OperationFinal(res[i].Op)
+		}
+	}
+	s.Locker.Release(locks)
+	s.publish(ctx, final)
+	for i, r := range batch {
+		r.done <- applyRes{op: res[i].Op}
+	}
+}
+
+// publish announces final operations; waiting clients also poll
+// Postgres, so a lost announcement only delays them.
+func (s *Service) publish(ctx context.Context, ids []string) {
+	if err := s.Publisher.PublishResults(ctx, ids...); err != nil {
+		s.Log.Warn("publish results failed", slog.Int("count", len(ids)), slog.Any("error", err))
+	}
+}
