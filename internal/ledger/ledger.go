@@ -74,6 +74,8 @@ type Service struct {
 	dummyOnce sync.Once
 	dummyHash []byte
 	applier   *applier
+	// metas caches wallet identities (id, owner, kind, currency).
+	metas sync.Map
 }
 
 func (s *Service) now() time.Time {

@@ -67,32 +67,32 @@ func (s *Service) Submit(ctx context.Context, req Request) (Accepted, error) {
 	var key *wallet.IdempotencyKey
 	if req.IdempotencyKey != "" {
 		key = &wallet.IdempotencyKey{UserID: req.Caller.ID, Key: req.IdempotencyKey, RequestHash: req.RequestHash, StatusCode: 202}
-		if acc, ok, err := s.replay(ctx, key); ok || err != nil {
-			return acc, err
-		}
+		// Claim first, then look: a key found stored is replayed; a key
+		// claimed by a request still being accepted is in progress.
 		claim := req.Caller.ID + ":" + req.IdempotencyKey
 		got, err := s.Claims.Claim(ctx, claim, claimTTL)
 		if err != nil {
 			return Accepted{}, err
 		}
-		if !got {
-			return Accepted{}, wallet.Errorf(wallet.ERequestInProgress, "a request with this Idempotency-Key is still being accepted")
+		if got {
+			defer s.Claims.Unclaim(claim)
 		}
-		defer s.Claims.Unclaim(claim)
-		// The first request may have finished between the lookup and the claim.
 		if acc, ok, err := s.replay(ctx, key); ok || err != nil {
 			return acc, err
 		}
+		if !got {
+			return Accepted{}, wallet.Errorf(wallet.ERequestInProgress, "a request with this Idempotency-Key is still being accepted")
+		}
 	}
 
-	to, err := s.Store.WalletByID(ctx, req.ToWalletID)
+	to, err := s.walletMeta(ctx, req.ToWalletID)
 	if err != nil {
 		return Accepted{}, err
 	}
 	if to.Kind != wallet.KindUser || to.Currency != s.Currency.Code {
 		return Accepted{}, wallet.Errorf(wallet.EWalletNotFound, "wallet not found")
 	}
-	from, err := s.Store.WalletOf(ctx, req.Caller.ID)
+	from, err := s.walletOf(ctx, req.Caller.ID)
 	if wallet.ErrorCode(err) == wallet.EWalletNotFound {
 		return Accepted{}, wallet.Errorf(wallet.EForbidden, "this account has no wallet to pay from")
 	}
@@ -239,4 +239,33 @@ func (s *Service) Sweep(ctx context.Context, age time.Duration) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// walletMeta returns a wallet's id, owner, kind and currency, which never
+// change, from a process-wide cache; its balances are not to be used.
+func (s *Service) walletMeta(ctx context.Context, id string) (wallet.Wallet, error) {
+	if v, ok := s.metas.Load(id); ok {
+		return v.(wallet.Wallet), nil
+	}
+	w, err := s.Store.WalletByID(ctx, id)
+	if err != nil {
+		return wallet.Wallet{}, err
+	}
+	w.Balance, w.Available = 0, 0
+	s.metas.Store(id, w)
+	return w, nil
+}
+
+// walletOf is walletMeta for a user's wallet.
+func (s *Service) walletOf(ctx context.Context, userID string) (wallet.Wallet, error) {
+	if v, ok := s.metas.Load("user:" + userID); ok {
+		return v.(wallet.Wallet), nil
+	}
+	w, err := s.Store.WalletOf(ctx, userID)
+	if err != nil {
+		return wallet.Wallet{}, err
+	}
+	w.Balance, w.Available = 0, 0
+	s.metas.Store("user:"+userID, w)
+	return w, nil
 }

@@ -213,47 +213,46 @@ func scanViewed(row pgx.Row) (wallet.Operation, error) {
 	return op, err
 }
 
-// CreateOperation implements wallet.Store.
+// CreateOperation implements wallet.Store. One statement, so one round
+// trip and one commit: with a key, the key is inserted first and the
+// operation only if the key was new (the key's foreign key is checked at
+// commit). ON CONFLICT waits for a concurrent insert of the same key to
+// commit or roll back, so two requests never both win.
 func (s *Store) CreateOperation(ctx context.Context, op wallet.Operation, key *wallet.IdempotencyKey) (wallet.Operation, bool, error) {
 	if op.ID == "" {
 		op.ID = newID()
 	}
 	op.Status = wallet.StatusPending
-	var replayed bool
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `
+	args := []any{op.ID, string(op.Type), int64(op.Amount), op.Currency, op.FromWalletID, op.ToWalletID,
+		op.Details, op.CreatedBy}
+	var err error
+	if key == nil {
+		err = s.pool.QueryRow(ctx, `
 			INSERT INTO operations (id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING created_at`,
-			op.ID, string(op.Type), int64(op.Amount), op.Currency, op.FromWalletID, op.ToWalletID,
-			op.Details, op.CreatedBy).Scan(&op.CreatedAt)
-		if err != nil || key == nil {
-			return err
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING created_at`, args...).Scan(&op.CreatedAt)
+	} else {
+		err = s.pool.QueryRow(ctx, `
+			WITH k AS (
+				INSERT INTO idempotency_keys (user_id, key, request_hash, operation_id, status_code)
+				VALUES ($9, $10, $11, $1, $12)
+				ON CONFLICT (user_id, key) DO NOTHING
+				RETURNING operation_id
+			)
+			INSERT INTO operations (id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by)
+			SELECT $1::uuid, $2::text, $3::bigint, $4::text, $5::uuid, $6::uuid, $7::text, $8::uuid FROM k
+			RETURNING created_at`,
+			append(args, key.UserID, key.Key, key.RequestHash, key.StatusCode)...).Scan(&op.CreatedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			prev, prevOp, err := s.LookupIdempotencyKey(ctx, key.UserID, key.Key)
+			if err != nil {
+				return wallet.Operation{}, false, err
+			}
+			if string(prev.RequestHash) != string(key.RequestHash) {
+				return wallet.Operation{}, false, wallet.Errorf(wallet.EIdempotencyKeyReused,
+					"this Idempotency-Key was used with a different request")
+			}
+			return prevOp, true, nil
 		}
-		// ON CONFLICT waits for a concurrent insert of the same key to
-		// commit or roll back, so two requests never both win.
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO idempotency_keys (user_id, key, request_hash, operation_id, status_code)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, key) DO NOTHING`,
-			key.UserID, key.Key, key.RequestHash, op.ID, key.StatusCode)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			replayed = true
-			return errRollback
-		}
-		return nil
-	})
-	if replayed {
-		prev, prevOp, err := s.LookupIdempotencyKey(ctx, key.UserID, key.Key)
-		if err != nil {
-			return wallet.Operation{}, false, err
-		}
-		if string(prev.RequestHash) != string(key.RequestHash) {
-			return wallet.Operation{}, false, wallet.Errorf(wallet.EIdempotencyKeyReused,
-				"this Idempotency-Key was used with a different request")
-		}
-		return prevOp, true, nil
 	}
 	if err != nil {
 		return wallet.Operation{}, false, translate(err)
@@ -261,7 +260,7 @@ func (s *Store) CreateOperation(ctx context.Context, op wallet.Operation, key *w
 	return op, false, nil
 }
 
-var errRollback = errors.New("rollback")
+
 
 // LookupIdempotencyKey implements wallet.Store.
 func (s *Store) LookupIdempotencyKey(ctx context.Context, userID, key string) (wallet.IdempotencyKey, wallet.Operation, error) {

@@ -1,0 +1,4 @@
+ALTER TABLE idempotency_keys
+    DROP CONSTRAINT idempotency_keys_operation_id_fkey,
+    ADD CONSTRAINT idempotency_keys_operation_id_fkey
+        FOREIGN KEY (operation_id) REFERENCES operations (id);
