@@ -67,7 +67,7 @@ type Config struct {
 	ApplyBatch      int `env:"APPLY_BATCH" envDefault:"128"`
 	ApplyCommitters int `env:"APPLY_COMMITTERS" envDefault:"2"`
 	// TaskCheckInterval is how often an idle worker polls its queues.
-	TaskCheckInterval time.Duration `env:"TASK_CHECK_INTERVAL" envDefault:"20ms"`
+	TaskCheckInterval time.Duration `env:"TASK_CHECK_INTERVAL" envDefault:"5ms"`
 	// SweepInterval is how often the sweeper looks for stuck operations.
 	SweepInterval time.Duration `env:"SWEEP_INTERVAL" envDefault:"5s"`
 	// SweepAfter is how long an operation may stay pending before the
