@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served on PPROF_ADDR only
 	"os"
 	"os/signal"
 	"strings"
@@ -188,6 +190,13 @@ func Boot(program string) (a *App, ctx context.Context, stop context.CancelFunc,
 	if a, err = Open(ctx, cfg, log); err != nil {
 		stop()
 		return nil, nil, nil, err
+	}
+	if cfg.PprofAddr != "" {
+		go func() {
+			// The default mux holds net/http/pprof's handlers only.
+			srv := &http.Server{Addr: cfg.PprofAddr, ReadHeaderTimeout: 5 * time.Second}
+			log.Warn("pprof listener stopped", slog.Any("error", srv.ListenAndServe()))
+		}()
 	}
 	return a, ctx, stop, nil
 }

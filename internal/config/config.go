@@ -39,6 +39,8 @@ type Config struct {
 	PubSubPrefix string `env:"PUBSUB_PREFIX"`
 	// HTTPAddr is where the API listens.
 	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080"`
+	// PprofAddr, when set, serves net/http/pprof there (keep it private).
+	PprofAddr string `env:"PPROF_ADDR"`
 	// MetricsAddr is where a worker serves /metrics; empty disables it.
 	MetricsAddr string `env:"METRICS_ADDR" envDefault:":9091"`
 
