@@ -35,6 +35,17 @@ test: ## run every test against the local Postgres and Redis, then each fuzz tar
 test-short: ## unit tests only (no Postgres or Redis needed)
 	$(GO) test -short -count=1 ./internal/wallet/...
 
+# The fault suite (internal/e2e/chaos_test.go) for as long as you like;
+# make test runs a short one with a fixed seed. Replay a failure with the
+# SEED and DURATION it printed.
+DURATION ?= 10m
+SEED ?=
+.PHONY: chaos
+chaos: ## run the fault suite for DURATION (default 10m) with SEED (default: random, printed)
+	@seed='$(SEED)'; [ -n "$$seed" ] || seed=$$(( $$(od -An -N4 -tu4 /dev/urandom) % 1000000000 + 1 )); \
+	 echo "make chaos SEED=$$seed DURATION=$(DURATION)"; \
+	 $(GO) test ./internal/e2e -run '^TestChaos$$' -count=1 -timeout 0 -v -args -chaos.duration=$(DURATION) -chaos.seed=$$seed
+
 lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
@@ -45,3 +56,19 @@ fmt: ## format the code
 
 clean: ## remove built binaries
 	rm -rf $(BIN)
+
+# Load benchmarks (bench/, built to bin/bench). SCENARIO, DURATION, WORKERS,
+# CLIENTS and RATE pass through as flags when given on the command line or
+# in the environment (DURATION's default above is make chaos's), and
+# BENCH_ARGS adds any other flags, e.g. BENCH_ARGS="-wallets 2000 -keep".
+bench_flag = $(if $(filter-out undefined default file automatic,$(origin $(1))),$(2) $($(1)))
+BENCH_FLAGS = $(call bench_flag,SCENARIO,-scenario) $(call bench_flag,DURATION,-duration) \
+	$(call bench_flag,WORKERS,-workers) $(call bench_flag,CLIENTS,-clients) $(call bench_flag,RATE,-rate) $(BENCH_ARGS)
+.PHONY: bench bench-baseline
+bench: build ## load benchmark on a fresh service: uniform, then hot, 30 s each (SCENARIO, DURATION, WORKERS, CLIENTS, RATE)
+	$(GO) build -o $(BIN)/bench ./bench
+	./$(BIN)/bench -start -build=false -scenario uniform,hot $(BENCH_FLAGS)
+
+bench-baseline: build ## pgbench on the same Postgres, then the uniform benchmark as a ratio of it
+	$(GO) build -o $(BIN)/bench ./bench
+	./$(BIN)/bench -start -build=false -baseline -scenario uniform -out bench-baseline.json -svg bench-baseline.svg $(BENCH_FLAGS)

@@ -1,0 +1,363 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// opKind is what an operation does.
+type opKind uint8
+
+const (
+	kindTransfer opKind = iota
+	kindDeposit
+)
+
+func (k opKind) String() string {
+	if k == kindDeposit {
+		return "external_to_wallet"
+	}
+	return "wallet_to_wallet"
+}
+
+// opRecord is one operation the service accepted, as the generator saw it
+// and, after the phase, as the service finished it.
+type opRecord struct {
+	ID       string
+	Kind     opKind
+	From, To int32 // indexes in population.Users; From is -1 for a deposit
+	// Due is when the operation was due (open loop) or begun (closed loop),
+	// since the phase started; Accept runs from then to the answer that
+	// accepted it, retries included.
+	Due, Accept time.Duration
+	Attempts    int
+
+	// The final state, from the service's own timestamps.
+	Status      string
+	FailureCode string
+	CreatedAt   time.Time
+	CompletedAt time.Time
+}
+
+// final reports whether the operation's outcome is known.
+func (r *opRecord) final() bool { return r.Status == "completed" || r.Status == "failed" }
+
+// lateAfter is how far behind its schedule an open-loop operation may
+// start before it counts as the generator falling behind.
+const lateAfter = 10 * time.Millisecond
+
+// tally is what one client (or open-loop sender) saw; tallies are merged
+// after the phase, so that recording takes no lock.
+type tally struct {
+	ops []opRecord
+	// answers counts refusals by code (transport errors included),
+	// whether the operation was then retried or not.
+	answers map[string]int64
+	// refused counts operations given up on, by their last code.
+	refused map[string]int64
+	retries int64
+	// lag is how late open-loop operations started, in µs.
+	lag  *hdr.Histogram
+	late int64
+}
+
+func newTally() *tally {
+	return &tally{answers: map[string]int64{}, refused: map[string]int64{}, lag: newLatencyHistogram()}
+}
+
+// picker chooses operations: the mix of deposits and transfers, and the
+// wallets involved. Users[0] is the hot wallet.
+type picker struct {
+	rng          *rand.Rand
+	n            int
+	hotShare     float64
+	depositShare float64
+}
+
+func newPicker(seed uint64, stream int, n int, hotShare, depositShare float64) *picker {
+	return &picker{rng: rand.New(rand.NewPCG(seed, uint64(stream))), n: n, hotShare: hotShare, depositShare: depositShare}
+}
+
+// next returns an operation's kind, sender (-1 for a deposit) and
+// recipient (never the sender), and its amount in minor units, 1 to 100.
+func (p *picker) next() (kind opKind, from, to int32, minor int) {
+	minor = 1 + p.rng.IntN(100)
+	if p.rng.Float64() < p.depositShare {
+		return kindDeposit, -1, int32(p.rng.IntN(p.n)), minor
+	}
+	from = int32(p.rng.IntN(p.n))
+	if p.rng.Float64() < p.hotShare {
+		from = 0
+	}
+	// Any wallet but the sender, evenly.
+	to = int32(p.rng.IntN(p.n - 1))
+	if to >= from {
+		to++
+	}
+	return kindTransfer, from, to, minor
+}
+
+// driver runs one phase of load.
+type driver struct {
+	c          *client
+	pop        *population
+	spec       phaseSpec
+	maxRetries int
+	seed       uint64
+	keyPrefix  string // makes Idempotency-Keys unique to the run and phase
+	start      time.Time
+
+	// Live counts for the progress display.
+	accepted, busy, errors atomic.Int64
+}
+
+// phaseLoad is what a phase produced before its final states were read.
+type phaseLoad struct {
+	Start time.Time
+	Ops   []opRecord
+	// Answers, Refused, Retries: see tally.
+	Answers map[string]int64
+	Refused map[string]int64
+	Retries int64
+	// Open loop only: how late operations started, how many started more
+	// than lateAfter late, and how many were never sent because the
+	// generator was too far behind when the phase ended.
+	Lag      *hdr.Histogram
+	Late     int64
+	Unsent   int64
+	Offered  int64 // operations the schedule planned
+	Attempts int64 // operations begun (accepted or not)
+	// CPU is the generator's CPU time over Elapsed, the phase's wall time
+	// including the answers still in flight at its end.
+	CPU, Elapsed time.Duration
+}
+
+// run drives the phase and returns what it saw. It stops starting
+// operations at the phase's end and lets those in flight finish.
+func (d *driver) run(ctx context.Context, u *ui) *phaseLoad {
+	cpu := cpuTime()
+	d.start = time.Now()
+	stopProgress := d.progress(u)
+	var tallies []*tally
+	var unsent, offered int64
+	if d.spec.Open() {
+		tallies, unsent, offered = d.openLoop(ctx)
+	} else {
+		tallies = d.closedLoop(ctx)
+	}
+	stopProgress()
+	l := merge(d.start, tallies, unsent, offered)
+	l.CPU, l.Elapsed = cpuTime()-cpu, time.Since(d.start)
+	return l
+}
+
+// cpuTime is the CPU time this process has used so far: the generator
+// shares the machine with the service, and says how much it took.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func merge(start time.Time, tallies []*tally, unsent, offered int64) *phaseLoad {
+	l := &phaseLoad{Start: start, Answers: map[string]int64{}, Refused: map[string]int64{}, Lag: newLatencyHistogram(),
+		Unsent: unsent, Offered: offered}
+	for _, t := range tallies {
+		l.Ops = append(l.Ops, t.ops...)
+		for code, n := range t.answers {
+			l.Answers[code] += n
+		}
+		for code, n := range t.refused {
+			l.Refused[code] += n
+			l.Attempts += n
+		}
+		l.Retries += t.retries
+		l.Lag.Merge(t.lag)
+		l.Late += t.late
+	}
+	l.Attempts += int64(len(l.Ops))
+	return l
+}
+
+// closedLoop runs spec.Clients clients, each sending its next operation
+// as soon as the last one was answered.
+func (d *driver) closedLoop(ctx context.Context) []*tally {
+	tallies := make([]*tally, d.spec.Clients)
+	var wg sync.WaitGroup
+	for i := range tallies {
+		t := newTally()
+		tallies[i] = t
+		wg.Go(func() {
+			p := d.newPicker(i)
+			for seq := 0; ctx.Err() == nil; seq++ {
+				due := time.Since(d.start)
+				if due >= d.spec.Duration {
+					return
+				}
+				d.perform(ctx, t, p, i, seq, due)
+			}
+		})
+	}
+	wg.Wait()
+	return tallies
+}
+
+// openLoop sends operations on a fixed schedule through spec.Clients
+// senders. It returns the tallies, how many scheduled operations were
+// never sent and how many were scheduled.
+func (d *driver) openLoop(ctx context.Context) ([]*tally, int64, int64) {
+	type job struct{ due time.Duration }
+	sched := newSchedule(d.spec.Rate, d.spec.Duration)
+	jobs := make(chan job, d.spec.Clients)
+	tallies := make([]*tally, d.spec.Clients)
+	var wg sync.WaitGroup
+	for i := range tallies {
+		t := newTally()
+		tallies[i] = t
+		wg.Go(func() {
+			p := d.newPicker(i)
+			seq := 0
+			for j := range jobs {
+				lag := time.Since(d.start) - j.due
+				recordLatency(t.lag, lag)
+				if lag > lateAfter {
+					t.late++
+				}
+				d.perform(ctx, t, p, i, seq, j.due)
+				seq++
+			}
+		})
+	}
+	// An operation not sent within a second of the phase's end is not sent.
+	sent := sched.dispatch(ctx, realClock{d.start}, d.spec.Duration+time.Second, func(_ int, due time.Duration) {
+		select {
+		case jobs <- job{due}:
+		case <-ctx.Done():
+		}
+	})
+	close(jobs)
+	wg.Wait()
+	return tallies, int64(sched.total - sent), int64(sched.total)
+}
+
+func (d *driver) newPicker(i int) *picker {
+	return newPicker(d.seed, i, len(d.pop.Users), d.spec.HotShare, d.spec.DepositShare)
+}
+
+// perform sends one operation, retrying what may succeed when sent again
+// with the same Idempotency-Key, and records it.
+func (d *driver) perform(ctx context.Context, t *tally, p *picker, sender, seq int, due time.Duration) {
+	kind, from, to, minor := p.next()
+	req := request{Method: http.MethodPost, IdemKey: d.key(sender, seq)}
+	body := make([]byte, 0, 96)
+	body = append(body, `{"wallet_id":"`...)
+	body = append(body, d.pop.Users[to].WalletID...)
+	body = append(body, `","amount":"`...)
+	body = fmt.Appendf(body, "%d.%02d", minor/100, minor%100)
+	if kind == kindDeposit {
+		req.Path, req.Auth = "/api/external_to_wallet", d.pop.Bank
+		body = append(body, `","details":"bench deposit"}`...)
+	} else {
+		req.Path, req.Auth = "/api/wallet_to_wallet", d.pop.Users[from].Auth
+		body = append(body, `"}`...)
+	}
+	req.Body = body
+
+	// A request in flight finishes even when the run is interrupted, so
+	// that it is counted as what it was rather than as a transport error.
+	reqCtx := context.WithoutCancel(ctx)
+	for attempt := 1; ; attempt++ {
+		var op operation
+		_, err := d.c.do(reqCtx, req, &op)
+		if err == nil {
+			accept := time.Since(d.start) - due
+			r := opRecord{ID: op.ID, Kind: kind, From: from, To: to, Due: due, Accept: accept, Attempts: attempt}
+			setFinal(&r, op)
+			t.ops = append(t.ops, r)
+			d.accepted.Add(1)
+			return
+		}
+		code := errorCode(err)
+		t.answers[code]++
+		if code == "wallet_busy" {
+			d.busy.Add(1)
+		} else {
+			d.errors.Add(1)
+		}
+		if !retryable(err) || attempt > d.maxRetries || ctx.Err() != nil {
+			t.refused[code]++
+			return
+		}
+		t.retries++
+		time.Sleep(backoff(p.rng, attempt))
+	}
+}
+
+// backoff grows from about 5 ms and jitters by half, so that clients
+// that were turned away together do not come back together.
+func backoff(rng *rand.Rand, attempt int) time.Duration {
+	d := min(5*time.Millisecond<<(attempt-1), 200*time.Millisecond)
+	return d/2 + time.Duration(rng.Int64N(int64(d)))
+}
+
+// key is the Idempotency-Key of a sender's seq-th operation.
+func (d *driver) key(sender, seq int) string {
+	b := make([]byte, 0, len(d.keyPrefix)+16)
+	b = append(b, d.keyPrefix...)
+	b = strconv.AppendInt(b, int64(sender), 10)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, int64(seq), 10)
+	return string(b)
+}
+
+// progress shows the phase's progress until the returned func is called:
+// a bar on a terminal, else a line every five seconds.
+func (d *driver) progress(u *ui) func() {
+	if u.quiet {
+		return func() {}
+	}
+	tenths := int64(d.spec.Duration / (100 * time.Millisecond))
+	b := u.bar(tenths, d.spec.Name)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		var lastN int64
+		lastT, lastLine := d.start, d.start
+		rate := 0.0
+		for {
+			select {
+			case <-done:
+				b.finish()
+				return
+			case now := <-tick.C:
+				n := d.accepted.Load()
+				if dt := now.Sub(lastT); dt >= time.Second {
+					rate = float64(n-lastN) / dt.Seconds()
+					lastN, lastT = n, now
+				}
+				status := fmt.Sprintf("%s %6.0f accepted/s  busy %d  errors %d", d.spec.Name, rate, d.busy.Load(), d.errors.Load())
+				if u.bars {
+					b.describe(status)
+					b.set(min(int64(now.Sub(d.start)/(100*time.Millisecond)), tenths))
+				} else if now.Sub(lastLine) >= 5*time.Second {
+					u.logf("%s, %.0fs of %.0fs, %d accepted", status, now.Sub(d.start).Seconds(), d.spec.Duration.Seconds(), n)
+					lastLine = now
+				}
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Money the setup deposits, in a currency with two minor digits (the
+// service's default, RUB). Transfers move 0.01 to 1.00, so an ordinary
+// wallet can send a thousand of them and the hot wallet ten million.
+const (
+	fundAmount     = "1000.00"
+	hotFundAmount  = "1000000.00"
+	hotFundDeposit = 10
+)
+
+// user is one signed-up wallet owner.
+type user struct {
+	WalletID string
+	// Auth is the Authorization header: a Bearer token, so that no request
+	// under load pays for a password hash.
+	Auth string
+}
+
+// population is everyone the load acts as. Users[0] is the hot wallet.
+type population struct {
+	Users []user
+	Bank  string // the payment system's Authorization header
+}
+
+func basicAuth(c credentials) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(c.Email+":"+c.Password))
+}
+
+// setup signs up n users, gets each a token and funds every wallet with a
+// bank deposit, concurrently; the hot wallet gets much more when asked.
+func setup(ctx context.Context, c *client, cfg Config, spec runSpec, runID string, u *ui) (*population, error) {
+	start := time.Now()
+	bank, err := token(ctx, c, basicAuth(cfg.Bank))
+	if err != nil {
+		return nil, fmt.Errorf("bank token (-bank %s): %w", cfg.Bank.Email, err)
+	}
+	p := &population{Users: make([]user, spec.Wallets), Bank: bank}
+
+	b := u.bar(int64(spec.Wallets), "signing up")
+	err = forEach(ctx, spec.Wallets, cfg.SetupConcurrency, func(ctx context.Context, i int) error {
+		usr, err := signUp(ctx, c, runID, i)
+		p.Users[i] = usr
+		b.add(1)
+		return err
+	})
+	b.finish()
+	if err != nil {
+		return nil, fmt.Errorf("sign up: %w", err)
+	}
+	u.logf("signed up %d users with tokens in %.1fs", spec.Wallets, time.Since(start).Seconds())
+
+	start = time.Now()
+	b = u.bar(int64(spec.Wallets), "funding")
+	err = forEach(ctx, spec.Wallets, cfg.SetupConcurrency, func(ctx context.Context, i int) error {
+		defer b.add(1)
+		return fund(ctx, c, bank, p.Users[i].WalletID, fundAmount, fmt.Sprintf("fund-%s-%d", runID, i))
+	})
+	b.finish()
+	if err != nil {
+		return nil, fmt.Errorf("fund wallets: %w", err)
+	}
+	if spec.HotFunding {
+		// One after the other: they all lock the same wallet.
+		for k := range hotFundDeposit {
+			key := fmt.Sprintf("fund-%s-hot-%d", runID, k)
+			if err := fund(ctx, c, bank, p.Users[0].WalletID, hotFundAmount, key); err != nil {
+				return nil, fmt.Errorf("fund the hot wallet: %w", err)
+			}
+		}
+	}
+	u.logf("funded %d wallets in %.1fs", spec.Wallets, time.Since(start).Seconds())
+	return p, nil
+}
+
+// forEach calls fn for 0..n-1 with at most limit calls at once, and stops
+// at the first error.
+func forEach(ctx context.Context, n, limit int, fn func(ctx context.Context, i int) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(limit)
+	for i := range n {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return fn(ctx, i) })
+	}
+	return g.Wait()
+}
+
+// withRetry calls fn until it succeeds, fails for good, or has failed
+// transiently eight times: setup must not die of one busy moment.
+func withRetry(ctx context.Context, fn func() error) error {
+	var err error
+	for attempt := range 8 {
+		if err = fn(); err == nil || !retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(50*time.Millisecond<<attempt, 2*time.Second)):
+		}
+	}
+	return err
+}
+
+// token gets a Bearer access token with the given credentials.
+func token(ctx context.Context, c *client, auth string) (string, error) {
+	var t struct {
+		AccessToken string `json:"access_token"`
+	}
+	err := withRetry(ctx, func() error {
+		_, err := c.do(ctx, request{Method: http.MethodPost, Path: "/api/tokens", Auth: auth}, &t)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return "Bearer " + t.AccessToken, nil
+}
+
+// signUp creates user i of the run and gets its token. A sign-up whose
+// answer was lost is found again by its email.
+func signUp(ctx context.Context, c *client, runID string, i int) (user, error) {
+	email := fmt.Sprintf("bench-%s-%d@example.org", runID, i)
+	password := "bench-" + runID
+	body, _ := json.Marshal(map[string]string{"name": "Bench user " + strconv.Itoa(i), "email": email, "password": password})
+	var out struct {
+		WalletID string `json:"wallet_id"`
+	}
+	err := withRetry(ctx, func() error {
+		_, err := c.do(ctx, request{Method: http.MethodPost, Path: "/api/signup", Body: body}, &out)
+		return err
+	})
+	var ae *apiError
+	if err != nil && !(errors.As(err, &ae) && ae.Code == "email_taken") {
+		return user{}, err
+	}
+	auth, err := token(ctx, c, basicAuth(credentials{email, password}))
+	if err != nil {
+		return user{}, err
+	}
+	if out.WalletID == "" {
+		err = withRetry(ctx, func() error {
+			_, err := c.do(ctx, request{Method: http.MethodGet, Path: "/api/wallet", Auth: auth}, &out)
+			return err
+		})
+	}
+	return user{WalletID: out.WalletID, Auth: auth}, err
+}
+
+// fund deposits amount into a wallet as the bank and waits until the
+// deposit has completed.
+func fund(ctx context.Context, c *client, bank, walletID, amount, key string) error {
+	body, _ := json.Marshal(map[string]string{"wallet_id": walletID, "amount": amount, "details": "bench funding"})
+	var op operation
+	err := withRetry(ctx, func() error {
+		_, err := c.do(ctx, request{Method: http.MethodPost, Path: "/api/external_to_wallet", Auth: bank,
+			IdemKey: key, Prefer: "wait=30", Body: body}, &op)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := waitFinal(ctx, c, bank, &op, 5*time.Minute); err != nil {
+		return err
+	}
+	if op.Status != "completed" {
+		return fmt.Errorf("deposit %s ended %s (%s)", op.ID, op.Status, op.FailureCode)
+	}
+	return nil
+}
+
+// waitFinal long-polls an operation until it is final or limit passes.
+func waitFinal(ctx context.Context, c *client, auth string, op *operation, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for !op.final() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("operation %s still %s after %s", op.ID, op.Status, limit)
+		}
+		err := withRetry(ctx, func() error {
+			_, err := c.do(ctx, request{Method: http.MethodGet, Path: "/api/operations/" + op.ID + "?wait=30", Auth: auth}, op)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
