@@ -7,7 +7,7 @@
 // test processes never share one), its own pub/sub prefix and its own ports.
 //
 // The programs' logs are printed when a test fails, or always with
-// E2E_SHOW_LOGS=1.
+// E2E_SHOW_LOGS=1; E2E_KEEP_LOGS=dir keeps them whole in dir/<test>/.
 //
 // Set E2E_SKIP_UNAVAILABLE=1 to skip instead of failing when Postgres or
 // Redis cannot be reached. DATABASE_URL and REDIS_URL, when set, name the
@@ -261,6 +261,10 @@ type Env struct {
 	RedisDB int
 	API     *Proc
 	Workers []*Proc
+	// APIs are all the API processes (Options.APIs), APIs[0] being API;
+	// BaseURLs are their addresses, BaseURLs[0] being BaseURL.
+	APIs     []*Proc
+	BaseURLs []string
 	// DatabaseURL and RedisURL are what the processes connect to.
 	DatabaseURL string
 	RedisURL    string
@@ -294,6 +298,8 @@ var envKeys = []string{
 type Options struct {
 	// Workers is how many worker processes to start.
 	Workers int
+	// APIs is how many API processes to start (at least one).
+	APIs int
 	// OwnRedis starts a private redis-server on a free port for the test
 	// (Env.Redis) instead of claiming a database of the shared Redis, so
 	// the test may flush or restart it without disturbing anything else.
@@ -374,6 +380,14 @@ func StartEnvWith(t *testing.T, o Options) *Env {
 			Log: filepath.Join(logDir, name+".log")}
 	}
 	e.API = newProc("api", "api")
+	e.APIs, e.BaseURLs = []*Proc{e.API}, []string{e.BaseURL}
+	for i := 1; i < o.APIs; i++ {
+		p := newProc(fmt.Sprintf("api%d", i), "api")
+		addr := freeAddr(t)
+		p.SetEnv("HTTP_ADDR", addr)
+		e.APIs = append(e.APIs, p)
+		e.BaseURLs = append(e.BaseURLs, "http://"+addr)
+	}
 	for i := 0; i < o.Workers; i++ {
 		e.Workers = append(e.Workers, newProc(fmt.Sprintf("worker%d", i), "worker"))
 	}
@@ -383,6 +397,9 @@ func StartEnvWith(t *testing.T, o Options) *Env {
 			for _, p := range e.procs() {
 				t.Logf("---- last lines of %s (%s) ----\n%s", p.Name, p.Log, tail(p.Log, 60))
 			}
+		}
+		if dir := os.Getenv("E2E_KEEP_LOGS"); dir != "" {
+			keepLogs(t, filepath.Join(dir, strings.NewReplacer("/", "_", "=", "-").Replace(t.Name())), logDir)
 		}
 	})
 	// Registered last, so it runs first.
@@ -400,13 +417,19 @@ func StartEnvWith(t *testing.T, o Options) *Env {
 	// migration lock anyway).
 	e.API.Start()
 	e.WaitReady()
+	for i, p := range e.APIs[1:] {
+		p.Start()
+		e.WaitReadyAt(i + 1)
+	}
 	for _, w := range e.Workers {
 		w.Start()
 	}
 	return e
 }
 
-func (e *Env) procs() []*Proc { return append([]*Proc{e.API}, e.Workers...) }
+func (e *Env) procs() []*Proc {
+	return append(append([]*Proc{}, e.APIs...), e.Workers...)
+}
 
 // inheritedEnv is the test's environment less the variables the harness
 // sets (envKeys) and the extra keys given.
@@ -431,13 +454,20 @@ func inheritedEnv(extra ...string) []string {
 // WaitReady waits until GET /readyz answers 200, for at most 30 seconds.
 func (e *Env) WaitReady() {
 	e.t.Helper()
+	e.WaitReadyAt(0)
+}
+
+// WaitReadyAt is WaitReady for the API process e.APIs[i].
+func (e *Env) WaitReadyAt(i int) {
+	e.t.Helper()
+	api, base := e.APIs[i], e.BaseURLs[i]
 	hc := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if e.API.Exited() {
-			e.t.Fatalf("api exited before it was ready; log:\n%s", tail(e.API.Log, 60))
+		if api.Exited() {
+			e.t.Fatalf("%s exited before it was ready; log:\n%s", api.Name, tail(api.Log, 60))
 		}
-		resp, err := hc.Get(e.BaseURL + "/readyz")
+		resp, err := hc.Get(base + "/readyz")
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -446,7 +476,7 @@ func (e *Env) WaitReady() {
 			}
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("api not ready after 30s (last error %v); log:\n%s", err, tail(e.API.Log, 60))
+			e.t.Fatalf("%s not ready after 30s (last error %v); log:\n%s", api.Name, err, tail(api.Log, 60))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -766,6 +796,25 @@ func (r *RedisServer) FlushAll(ctx context.Context) error {
 	c := r.Client()
 	defer c.Close()
 	return c.FlushAll(ctx).Err()
+}
+
+// keepLogs copies the log files of a test's processes into dir.
+func keepLogs(t *testing.T, dir, logDir string) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("E2E_KEEP_LOGS: %v", err)
+		return
+	}
+	files, _ := filepath.Glob(filepath.Join(logDir, "*.log"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644)
+		}
+		if err != nil {
+			t.Logf("E2E_KEEP_LOGS: %v", err)
+		}
+	}
+	t.Logf("logs kept in %s", dir)
 }
 
 func tail(path string, n int) string {

@@ -68,6 +68,9 @@ type Service struct {
 	Log        *slog.Logger
 	Currency   wallet.Currency
 	BcryptCost int
+	// LockWait is how long Submit may wait for locks; idempotency claims
+	// live a little longer.
+	LockWait time.Duration
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 

@@ -12,9 +12,12 @@ import (
 // MaxDetailsLen bounds an operation's details text, in characters.
 const MaxDetailsLen = 500
 
-// claimTTL bounds how long an idempotency claim can outlive a crashed
-// request; longer than the lock wait plus the commit.
-const claimTTL = 30 * time.Second
+// claimSlack is how much longer than the lock wait an idempotency claim
+// lives: enough for the checks and the commit. A claim only answers
+// duplicates early (Postgres's unique key decides), so a short life is
+// safe, and it bounds how long a request that died with its process keeps
+// its key "in progress".
+const claimSlack = 5 * time.Second
 
 // Request is an operation as a caller asked for it, already parsed.
 type Request struct {
@@ -70,7 +73,7 @@ func (s *Service) Submit(ctx context.Context, req Request) (Accepted, error) {
 		// Claim first, then look: a key found stored is replayed; a key
 		// claimed by a request still being accepted is in progress.
 		claim := req.Caller.ID + ":" + req.IdempotencyKey
-		got, err := s.Claims.Claim(ctx, claim, claimTTL)
+		got, err := s.Claims.Claim(ctx, claim, s.LockWait+claimSlack)
 		if err != nil {
 			return Accepted{}, err
 		}
@@ -139,6 +142,16 @@ func (s *Service) Submit(ctx context.Context, req Request) (Accepted, error) {
 			return Accepted{}, err
 		}
 		if fresh.Available < req.Amount {
+			// The funds may be short because a copy of this very request
+			// took them (its claim lost with Redis): its key then decides.
+			if key != nil {
+				if taken, err := s.Store.IdempotencyKeyTaken(ctx, key.UserID, key.Key); err != nil {
+					return Accepted{}, err
+				} else if taken {
+					acc, _, err := s.replay(ctx, key)
+					return acc, err
+				}
+			}
 			return Accepted{}, wallet.Errorf(wallet.EInsufficientFunds, "insufficient funds: %s available", s.Currency.Format(fresh.Available))
 		}
 	}

@@ -260,8 +260,6 @@ func (s *Store) CreateOperation(ctx context.Context, op wallet.Operation, key *w
 	return op, false, nil
 }
 
-
-
 // LookupIdempotencyKey implements wallet.Store.
 func (s *Store) LookupIdempotencyKey(ctx context.Context, userID, key string) (wallet.IdempotencyKey, wallet.Operation, error) {
 	k := wallet.IdempotencyKey{UserID: userID, Key: key}
@@ -281,6 +279,25 @@ func (s *Store) LookupIdempotencyKey(ctx context.Context, userID, key string) (w
 		op.BalanceAfter = &a
 	}
 	return k, op, nil
+}
+
+// IdempotencyKeyTaken implements wallet.Store. It inserts the key as a
+// probe and rolls back: the insert waits for a concurrent, uncommitted
+// insert of the same key, so the answer covers a request that is being
+// stored right now, which a plain read would miss.
+func (s *Store) IdempotencyKeyTaken(ctx context.Context, userID, key string) (bool, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return false, translate(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO idempotency_keys (user_id, key, request_hash, operation_id, status_code)
+		VALUES ($1, $2, '', $3, 0) ON CONFLICT (user_id, key) DO NOTHING`, userID, key, newID())
+	if err != nil {
+		return false, translate(err)
+	}
+	return tag.RowsAffected() == 0, nil
 }
 
 // SetIdempotencyStatus implements wallet.Store.

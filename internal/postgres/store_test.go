@@ -1243,3 +1243,58 @@ func TestApplyOperationsBatch(t *testing.T) {
 		t.Errorf("batch with an unknown id: %v, want %s", err, wallet.EOperationNotFound)
 	}
 }
+
+// TestIdempotencyKeyTaken checks the probe: a free key is reported free
+// and left free; a stored key is taken; a key being stored by a
+// transaction not yet committed is waited for, then reported taken.
+func TestIdempotencyKeyTaken(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	payer, from := f.user(t, 1000)
+	_, to := f.user(t, 0)
+
+	if taken, err := f.store.IdempotencyKeyTaken(ctx, payer.ID, "free"); err != nil || taken {
+		t.Fatalf("free key: taken=%v err=%v", taken, err)
+	}
+	if n := pgtest.QueryInt64(t, f.pool, `SELECT count(*) FROM idempotency_keys`); n != 0 {
+		t.Fatalf("the probe left %d keys behind", n)
+	}
+
+	key := &wallet.IdempotencyKey{UserID: payer.ID, Key: "stored", RequestHash: []byte("h"), StatusCode: 202}
+	if _, _, err := f.store.CreateOperation(ctx, wallet.Operation{Type: wallet.OpTransfer, Amount: 100, Currency: rub.Code,
+		FromWalletID: from.ID, ToWalletID: to.ID, CreatedBy: payer.ID}, key); err != nil {
+		t.Fatal(err)
+	}
+	if taken, err := f.store.IdempotencyKeyTaken(ctx, payer.ID, "stored"); err != nil || !taken {
+		t.Fatalf("stored key: taken=%v err=%v", taken, err)
+	}
+
+	tx, err := f.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (user_id, key, request_hash, operation_id, status_code)
+		VALUES ($1, 'in-flight', '', (SELECT id FROM operations LIMIT 1), 202)`, payer.ID); err != nil {
+		t.Fatal(err)
+	}
+	result := make(chan bool, 1)
+	go func() {
+		taken, err := f.store.IdempotencyKeyTaken(ctx, payer.ID, "in-flight")
+		if err != nil {
+			t.Error(err)
+		}
+		result <- taken
+	}()
+	select {
+	case <-result:
+		t.Fatal("the probe answered while the key's insert was uncommitted")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !<-result {
+		t.Fatal("the probe reported a key committed meanwhile as free")
+	}
+}

@@ -194,6 +194,9 @@ type Store interface {
 	// LookupIdempotencyKey returns the operation a key created, or
 	// EOperationNotFound when the key is unused.
 	LookupIdempotencyKey(ctx context.Context, userID, key string) (IdempotencyKey, Operation, error)
+	// IdempotencyKeyTaken reports whether a key is stored, waiting for a
+	// request that is storing it right now.
+	IdempotencyKeyTaken(ctx context.Context, userID, key string) (bool, error)
 	// SetIdempotencyStatus records the status code of the first answer.
 	SetIdempotencyStatus(ctx context.Context, userID, key string, status int) error
 	// Operation returns EOperationNotFound. viewerWalletID, when set, fills
