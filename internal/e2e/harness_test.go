@@ -42,6 +42,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/walletd/wallet/internal/pgtest"
 )
 
 // Development accounts the programs create at start (API.md: documented
@@ -171,70 +173,11 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// claimRedisDB takes one of Redis databases 1..15 for the test, so that
-// tests (also from other go test processes) never share one, and empties it.
+// claimRedisDB takes a Redis database of the test's own (see
+// pgtest.ClaimRedisDB).
 func claimRedisDB(t *testing.T) int {
 	t.Helper()
-	ctx := context.Background()
-	rdb := redisClient(0)
-	token := randHex(8)
-	// The claim is refreshed while the test runs and released at its end;
-	// the TTL only frees the databases of a test process that died.
-	const ttl = 2 * time.Minute
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		for n := 1; n <= 15; n++ {
-			key := fmt.Sprintf("wallet-e2e-claim:%d", n)
-			ok, err := rdb.SetNX(ctx, key, token, ttl).Result()
-			if err != nil {
-				rdb.Close()
-				t.Fatalf("claim redis db: %v", err)
-			}
-			if !ok {
-				continue
-			}
-			db := redisClient(n)
-			err = db.FlushDB(ctx).Err()
-			db.Close()
-			if err != nil {
-				rdb.Close()
-				t.Fatalf("flush redis db %d: %v", n, err)
-			}
-			stop := make(chan struct{})
-			refreshed := make(chan struct{})
-			go func() {
-				defer close(refreshed)
-				tick := time.NewTicker(20 * time.Second)
-				defer tick.Stop()
-				for {
-					select {
-					case <-stop:
-						return
-					case <-tick.C:
-						rdb.Expire(ctx, key, ttl)
-					}
-				}
-			}()
-			t.Cleanup(func() {
-				close(stop)
-				<-refreshed
-				defer rdb.Close()
-				db := redisClient(n)
-				db.FlushDB(context.Background())
-				db.Close()
-				// Release only our own claim.
-				if v, _ := rdb.Get(context.Background(), key).Result(); v == token {
-					rdb.Del(context.Background(), key)
-				}
-			})
-			return n
-		}
-		if time.Now().After(deadline) {
-			rdb.Close()
-			t.Fatalf("no free redis database among 1..15")
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	return pgtest.ClaimRedisDB(t, redisURL)
 }
 
 // dropDatabase removes a test database, if it exists.

@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -299,4 +300,82 @@ func QueryInt64(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) int64
 func Apply(ctx context.Context, store *postgres.Store, id string) (wallet.Operation, error) {
 	op, _, err := store.ApplyOperation(ctx, id)
 	return op, err
+}
+
+// ClaimRedisDB takes one of Redis databases 1..15 for the test, so that
+// tests that need a whole database (asynq's keys take no prefix), also in
+// other go test processes, never share one; it empties the database before
+// and after. urlOf gives the Redis URL of a database number. The claim, a
+// key in database 0, is refreshed while the test runs and released at its
+// end; its TTL only frees the database of a test process that died.
+func ClaimRedisDB(t testing.TB, urlOf func(db int) string) int {
+	t.Helper()
+	ctx := context.Background()
+	rdb := redisAt(urlOf(0))
+	token := randomHex(8)
+	// The claim is refreshed while the test runs and released at its end;
+	// the TTL only frees the databases of a test process that died.
+	const ttl = 2 * time.Minute
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		for n := 1; n <= 15; n++ {
+			key := fmt.Sprintf("wallet-e2e-claim:%d", n)
+			ok, err := rdb.SetNX(ctx, key, token, ttl).Result()
+			if err != nil {
+				rdb.Close()
+				t.Fatalf("claim redis db: %v", err)
+			}
+			if !ok {
+				continue
+			}
+			db := redisAt(urlOf(n))
+			err = db.FlushDB(ctx).Err()
+			db.Close()
+			if err != nil {
+				rdb.Close()
+				t.Fatalf("flush redis db %d: %v", n, err)
+			}
+			stop := make(chan struct{})
+			refreshed := make(chan struct{})
+			go func() {
+				defer close(refreshed)
+				tick := time.NewTicker(20 * time.Second)
+				defer tick.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+						rdb.Expire(ctx, key, ttl)
+					}
+				}
+			}()
+			t.Cleanup(func() {
+				close(stop)
+				<-refreshed
+				defer rdb.Close()
+				db := redisAt(urlOf(n))
+				db.FlushDB(context.Background())
+				db.Close()
+				// Release only our own claim.
+				if v, _ := rdb.Get(context.Background(), key).Result(); v == token {
+					rdb.Del(context.Background(), key)
+				}
+			})
+			return n
+		}
+		if time.Now().After(deadline) {
+			rdb.Close()
+			t.Fatalf("no free redis database among 1..15")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func redisAt(rawURL string) *redis.Client {
+	opt, err := redis.ParseURL(rawURL)
+	if err != nil {
+		panic(err)
+	}
+	return redis.NewClient(opt)
 }

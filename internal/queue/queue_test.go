@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/url"
 	"os"
 	"reflect"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/walletd/wallet/internal/pgtest"
 
 	"github.com/walletd/wallet/internal/queue"
 	"github.com/walletd/wallet/internal/wallet"
@@ -63,47 +64,12 @@ func redisClient(t *testing.T, db int) *redis.Client {
 // these tests end long before it.
 func claimRedisDB(t *testing.T) asynq.RedisConnOpt {
 	t.Helper()
-	ctx := context.Background()
-	rdb := redisClient(t, 0)
-	t.Cleanup(func() { rdb.Close() })
-	token := randHex(8)
-	const ttl = 2 * time.Minute
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		for n := 1; n <= 15; n++ {
-			key := fmt.Sprintf("wallet-e2e-claim:%d", n)
-			ok, err := rdb.SetNX(ctx, key, token, ttl).Result()
-			if err != nil {
-				t.Fatalf("claim redis db (is Redis running? set TEST_REDIS_URL): %v", err)
-			}
-			if !ok {
-				continue
-			}
-			db := redisClient(t, n)
-			t.Cleanup(func() {
-				defer db.Close()
-				if err := db.FlushDB(context.Background()).Err(); err != nil {
-					t.Errorf("flush redis db %d: %v", n, err)
-				}
-				// Release only our own claim.
-				if v, _ := rdb.Get(context.Background(), key).Result(); v == token {
-					rdb.Del(context.Background(), key)
-				}
-			})
-			if err := db.FlushDB(ctx).Err(); err != nil {
-				t.Fatalf("flush redis db %d: %v", n, err)
-			}
-			opt, err := asynq.ParseRedisURI(redisURL(t, n))
-			if err != nil {
-				t.Fatalf("parse redis url: %v", err)
-			}
-			return opt
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no free redis database among 1..15")
-		}
-		time.Sleep(200 * time.Millisecond)
+	n := pgtest.ClaimRedisDB(t, func(db int) string { return redisURL(t, db) })
+	opt, err := asynq.ParseRedisURI(redisURL(t, n))
+	if err != nil {
+		t.Fatalf("parse redis url: %v", err)
 	}
+	return opt
 }
 
 // setup claims a Redis database and returns a queue client and an
