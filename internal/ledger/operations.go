@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -148,8 +149,9 @@ func (s *Service) Submit(ctx context.Context, req Request) (Accepted, error) {
 				if taken, err := s.Store.IdempotencyKeyTaken(ctx, key.UserID, key.Key); err != nil {
 					return Accepted{}, err
 				} else if taken {
-					acc, _, err := s.replay(ctx, key)
-					return acc, err
+					if acc, ok, err := s.replay(ctx, key); ok || err != nil {
+						return acc, err
+					}
 				}
 			}
 			return Accepted{}, wallet.Errorf(wallet.EInsufficientFunds, "insufficient funds: %s available", s.Currency.Format(fresh.Available))
@@ -166,7 +168,10 @@ func (s *Service) Submit(ctx context.Context, req Request) (Accepted, error) {
 	if replayed {
 		// Another request stored this key first (its claim had lapsed);
 		// answer as a replay of it.
-		acc, _, err := s.replay(ctx, key)
+		acc, ok, err := s.replay(ctx, key)
+		if !ok && err == nil {
+			err = fmt.Errorf("ledger: idempotency key %q conflicted but cannot be read", key.Key)
+		}
 		return acc, err
 	}
 	// The operation is durable now. If the enqueue fails, the sweeper
