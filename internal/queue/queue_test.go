@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/walletd/wallet/internal/pgtest"
 
@@ -45,15 +44,6 @@ func redisURL(t *testing.T, db int) string {
 	}
 	u.Path = "/" + strconv.Itoa(db)
 	return u.String()
-}
-
-func redisClient(t *testing.T, db int) *redis.Client {
-	t.Helper()
-	opt, err := redis.ParseURL(redisURL(t, db))
-	if err != nil {
-		t.Fatalf("parse redis url: %v", err)
-	}
-	return redis.NewClient(opt)
 }
 
 // claimRedisDB takes one of Redis databases 1..15 for the test, the same
