@@ -31,6 +31,11 @@ func run() error {
 	cfg, log := a.Config, a.Log
 	a.Registry.MustRegister(queue.NewCollector(a.Queue.Inspector()))
 
+	// The acceptor outlives the HTTP server's shutdown, which waits for
+	// the requests that wait for their group to be stored.
+	stopAccepting := a.Service.StartAcceptor(cfg.AcceptCommitters, cfg.AcceptBatch)
+	defer stopAccepting()
+
 	results := a.RedisStore.NewResults(log)
 	go results.Run(ctx)
 

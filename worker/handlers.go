@@ -19,22 +19,23 @@ type handlers struct {
 	sweepAfter time.Duration
 }
 
-// apply commits one operation. Errors are retried, except those that no
-// retry can fix (a malformed payload, an unknown operation).
+// apply commits the operations of one task (a group accepted together).
+// Errors are retried, except those that no retry can fix (a malformed
+// payload, an unknown operation).
 func (h *handlers) apply(ctx context.Context, t *asynq.Task) error {
 	p, err := queue.DecodeApply(t.Payload())
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	op, err := h.svc.Apply(ctx, p.OperationID, p.Locks)
+	ops, err := h.svc.Apply(ctx, p.OperationIDs, p.Locks)
 	switch wallet.ErrorCode(err) {
 	case "":
-		h.log.Debug("operation final", slog.String("operation_id", op.ID), slog.String("status", string(op.Status)))
+		h.log.Debug("operations final", slog.String("operation_id", p.OperationIDs[0]), slog.Int("operations", len(ops)))
 		return nil
 	case wallet.EOperationNotFound, wallet.EInvalidRequest:
-		return fmt.Errorf("operation %s: %w: %w", p.OperationID, err, asynq.SkipRetry)
+		return fmt.Errorf("operations %s (%d): %w: %w", p.OperationIDs[0], len(p.OperationIDs), err, asynq.SkipRetry)
 	}
-	return fmt.Errorf("operation %s: %w", p.OperationID, err)
+	return fmt.Errorf("operations %s (%d): %w", p.OperationIDs[0], len(p.OperationIDs), err)
 }
 
 func (h *handlers) sweep(ctx context.Context, _ *asynq.Task) error {

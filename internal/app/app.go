@@ -98,7 +98,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	}
 	prefix := cfg.PubSubPrefix
 	a.RedisStore = redisstore.New(a.Redis, prefix)
-	a.Locker = redislock.New(a.Redis, prefix+":", cfg.LockTTL, cfg.LockWait)
+	a.Locker = redislock.New(a.Redis, prefix+":", cfg.LockTTL)
 	a.Queue = queue.NewClient(a.RedisOpt)
 
 	a.Service = &ledger.Service{

@@ -68,6 +68,11 @@ type Config struct {
 	// transaction; ApplyCommitters is how many such commits run at once.
 	ApplyBatch      int `env:"APPLY_BATCH" envDefault:"128"`
 	ApplyCommitters int `env:"APPLY_COMMITTERS" envDefault:"2"`
+	// AcceptBatch caps how many requests the API accepts as one group
+	// (one insert, one task); AcceptCommitters is how many groups it
+	// stores at once.
+	AcceptBatch      int `env:"ACCEPT_BATCH" envDefault:"256"`
+	AcceptCommitters int `env:"ACCEPT_COMMITTERS" envDefault:"4"`
 	// TaskCheckInterval is how often an idle worker polls its queues.
 	TaskCheckInterval time.Duration `env:"TASK_CHECK_INTERVAL" envDefault:"5ms"`
 	// SweepInterval is how often the sweeper looks for stuck operations.
@@ -167,6 +172,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ApplyBatch < 1 || c.ApplyBatch > 1000 || c.ApplyCommitters < 1 {
 		errs = append(errs, errors.New("APPLY_BATCH/APPLY_COMMITTERS: batch must be 1 to 1000, committers at least 1"))
+	}
+	if c.AcceptBatch < 1 || c.AcceptBatch > 1000 || c.AcceptCommitters < 1 {
+		errs = append(errs, errors.New("ACCEPT_BATCH/ACCEPT_COMMITTERS: batch must be 1 to 1000, committers at least 1"))
 	}
 	if c.BcryptCost < 4 || c.BcryptCost > 31 {
 		errs = append(errs, errors.New("BCRYPT_COST: must be between 4 and 31"))

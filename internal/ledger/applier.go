@@ -8,15 +8,15 @@ import (
 	"github.com/walletd/wallet/internal/wallet"
 )
 
-// applyReq is one task handler's request to apply an operation.
+// applyReq is one task handler's request to apply its operations.
 type applyReq struct {
-	id    string
+	ids   []string
 	locks []wallet.Lock
 	done  chan applyRes
 }
 
 type applyRes struct {
-	op  wallet.Operation
+	ops []wallet.Operation
 	err error
 }
 
@@ -45,17 +45,20 @@ func (s *Service) StartApplier(ctx context.Context, committers, max int) *sync.W
 func (s *Service) commitLoop(ctx context.Context, a *applier) {
 	for {
 		var batch []applyReq
+		n := 0
 		select {
 		case <-ctx.Done():
 			return
 		case r := <-a.reqs:
 			batch = append(batch, r)
+			n += len(r.ids)
 		}
 	fill:
-		for len(batch) < a.max {
+		for n < a.max {
 			select {
 			case r := <-a.reqs:
 				batch = append(batch, r)
+				n += len(r.ids)
 			default:
 				break fill
 			}
@@ -68,11 +71,14 @@ func (s *Service) commitLoop(ctx context.Context, a *applier) {
 // a whole, each operation is tried alone, so one bad operation cannot hold
 // up the others.
 func (s *Service) commitBatch(ctx context.Context, batch []applyReq) {
-	ids := make([]string, len(batch))
-	for i, r := range batch {
-		ids[i] = r.id
+	var ids []string
+	for _, r := range batch {
+		ids = append(ids, r.ids...)
 	}
 	res, err := s.Store.ApplyOperations(ctx, ids)
+	if err == nil && s.Observer != nil {
+		s.Observer.Batch("apply", len(ids))
+	}
 	if err != nil && len(batch) > 1 {
 		s.Log.Warn("batch failed; applying its operations one by one", slog.Int("size", len(batch)), slog.Any("error", err))
 		for _, r := range batch {
@@ -85,18 +91,25 @@ func (s *Service) commitBatch(ctx context.Context, batch []applyReq) {
 		return
 	}
 	var locks []wallet.Lock
-	var final []string
-	for i, r := range batch {
-		locks = append(locks, r.locks...)
-		final = append(final, res[i].Op.ID)
-		if res[i].Applied && s.Observer != nil {
-			s.Observer.OperationFinal(res[i].Op)
+	final := make([]string, len(res))
+	for i, r := range res {
+		final[i] = r.Op.ID
+		if r.Applied && s.Observer != nil {
+			s.Observer.OperationFinal(r.Op)
 		}
+	}
+	for _, r := range batch {
+		locks = append(locks, r.locks...)
 	}
 	s.Locker.Release(locks)
 	s.publish(ctx, final)
-	for i, r := range batch {
-		r.done <- applyRes{op: res[i].Op}
+	for _, r := range batch {
+		ops := make([]wallet.Operation, len(r.ids))
+		for j := range ops {
+			ops[j] = res[0].Op
+			res = res[1:]
+		}
+		r.done <- applyRes{ops: ops}
 	}
 }
 

@@ -15,22 +15,25 @@ import (
 
 // Locker takes and releases wallet locks (internal/redislock).
 type Locker interface {
-	// Acquire returns EWalletBusy when the locks cannot be had in time.
-	Acquire(ctx context.Context, walletIDs []string) ([]wallet.Lock, error)
+	// TryAcquire tries each wallet's lock once, without waiting, and
+	// returns those it got by wallet id.
+	TryAcquire(ctx context.Context, walletIDs []string) (map[string]wallet.Lock, error)
 	// Release never fails: a lock it cannot release expires by itself.
 	Release(locks []wallet.Lock)
 }
 
 // Queue hands operations to the workers (internal/queue).
 type Queue interface {
-	EnqueueApply(ctx context.Context, opID string, locks []wallet.Lock) error
+	// EnqueueApply enqueues one task for operations accepted together.
+	EnqueueApply(ctx context.Context, opIDs []string, locks []wallet.Lock) error
 	Requeue(ctx context.Context, opID string) (wallet.Requeued, error)
 }
 
 // Claims marks idempotency keys in progress (internal/redisstore).
 type Claims interface {
 	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
-	Unclaim(key string)
+	// Unclaim ends claims; one call may end many.
+	Unclaim(keys ...string)
 }
 
 // Publisher announces final operations to waiting clients.
@@ -43,6 +46,9 @@ type Publisher interface {
 type Observer interface {
 	LockWait(d time.Duration, busy bool)
 	OperationFinal(op wallet.Operation)
+	// Batch counts the operations of one commit at a stage ("accept" or
+	// "apply").
+	Batch(stage string, n int)
 }
 
 // Accounts is what the account use cases need of the store.
@@ -77,6 +83,7 @@ type Service struct {
 	dummyOnce sync.Once
 	dummyHash []byte
 	applier   *applier
+	acceptor  *acceptor
 	// metas caches wallet identities (id, owner, kind, currency).
 	metas sync.Map
 }

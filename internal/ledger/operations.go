@@ -64,124 +64,114 @@ func CheckDetails(details string, required bool) (string, error) {
 
 // Submit accepts an operation: it checks the wallets, locks the user
 // wallets involved, makes the operation durable as pending, and enqueues
-// it with the locks, which the worker releases after its commit.
+// it with the locks, which the worker releases after its commit. With
+// StartAcceptor running, concurrent calls do this in groups (acceptor.go).
 // Returns EWalletNotFound, ESameWallet, EForbidden, EInsufficientFunds,
 // EWalletBusy, EIdempotencyKeyReused, ERequestInProgress.
 func (s *Service) Submit(ctx context.Context, req Request) (Accepted, error) {
-	var key *wallet.IdempotencyKey
-	if req.IdempotencyKey != "" {
-		key = &wallet.IdempotencyKey{UserID: req.Caller.ID, Key: req.IdempotencyKey, RequestHash: req.RequestHash, StatusCode: 202}
-		// Claim first, then look: a key found stored is replayed; a key
-		// claimed by a request still being accepted is in progress.
-		claim := req.Caller.ID + ":" + req.IdempotencyKey
-		got, err := s.Claims.Claim(ctx, claim, s.LockWait+claimSlack)
-		if err != nil {
-			return Accepted{}, err
-		}
-		if got {
-			defer s.Claims.Unclaim(claim)
-		}
+	if req.IdempotencyKey == "" {
+		acc, _, err := s.submit(ctx, req, nil, "")
+		return acc, err
+	}
+	key := &wallet.IdempotencyKey{UserID: req.Caller.ID, Key: req.IdempotencyKey, RequestHash: req.RequestHash, StatusCode: 202}
+	claim := req.Caller.ID + ":" + req.IdempotencyKey
+	got, err := s.Claims.Claim(ctx, claim, s.LockWait+claimSlack)
+	if err != nil {
+		return Accepted{}, err
+	}
+	if !got {
+		// A key found stored is replayed; a key claimed by a request
+		// still being accepted is in progress.
 		if acc, ok, err := s.replay(ctx, key); ok || err != nil {
 			return acc, err
 		}
-		if !got {
-			return Accepted{}, wallet.Errorf(wallet.ERequestInProgress, "a request with this Idempotency-Key is still being accepted")
+		return Accepted{}, wallet.Errorf(wallet.ERequestInProgress, "a request with this Idempotency-Key is still being accepted")
+	}
+	// A new request is not looked up first, which saves a query on every
+	// operation: if its key was used before, the insert finds it and the
+	// operation it made is replayed. A request refused on the way is
+	// looked up, so that a replay is answered as one.
+	acc, unclaimed, err := s.submit(ctx, req, key, claim)
+	if !unclaimed {
+		s.Claims.Unclaim(claim)
+	}
+	if code := wallet.ErrorCode(err); code != "" && code != wallet.EIdempotencyKeyReused {
+		if prev, ok, err := s.replay(ctx, key); ok || err != nil {
+			return prev, err
 		}
 	}
+	return acc, err
+}
 
+// submit validates, locks and stores a request whose key (if any) is
+// claimed, and says whether it ended the claim.
+func (s *Service) submit(ctx context.Context, req Request, key *wallet.IdempotencyKey, claim string) (_ Accepted, unclaimed bool, _ error) {
 	to, err := s.walletMeta(ctx, req.ToWalletID)
 	if err != nil {
-		return Accepted{}, err
+		return Accepted{}, false, err
 	}
 	if to.Kind != wallet.KindUser || to.Currency != s.Currency.Code {
-		return Accepted{}, wallet.Errorf(wallet.EWalletNotFound, "wallet not found")
+		return Accepted{}, false, wallet.Errorf(wallet.EWalletNotFound, "wallet not found")
 	}
 	from, err := s.walletOf(ctx, req.Caller.ID)
 	if wallet.ErrorCode(err) == wallet.EWalletNotFound {
-		return Accepted{}, wallet.Errorf(wallet.EForbidden, "this account has no wallet to pay from")
+		return Accepted{}, false, wallet.Errorf(wallet.EForbidden, "this account has no wallet to pay from")
 	}
 	if err != nil {
-		return Accepted{}, err
+		return Accepted{}, false, err
 	}
 	lockIDs := []string{to.ID}
 	switch req.Type {
 	case wallet.OpDeposit:
 		if req.Caller.Role != wallet.RoleBank || from.Kind != wallet.KindSettlement {
-			return Accepted{}, wallet.Errorf(wallet.EForbidden, "only payment systems can deposit")
+			return Accepted{}, false, wallet.Errorf(wallet.EForbidden, "only payment systems can deposit")
 		}
 	case wallet.OpTransfer:
 		if from.Kind != wallet.KindUser {
-			return Accepted{}, wallet.Errorf(wallet.EForbidden, "only wallet owners can transfer")
+			return Accepted{}, false, wallet.Errorf(wallet.EForbidden, "only wallet owners can transfer")
 		}
 		if from.ID == to.ID {
-			return Accepted{}, wallet.Errorf(wallet.ESameWallet, "cannot transfer to the same wallet")
+			return Accepted{}, false, wallet.Errorf(wallet.ESameWallet, "cannot transfer to the same wallet")
 		}
 		lockIDs = append(lockIDs, from.ID)
 	default:
-		return Accepted{}, wallet.Errorf(wallet.EInvalidRequest, "unknown operation type")
+		return Accepted{}, false, wallet.Errorf(wallet.EInvalidRequest, "unknown operation type")
 	}
 
-	start := s.now()
-	locks, err := s.Locker.Acquire(ctx, lockIDs)
-	if s.Observer != nil {
-		s.Observer.LockWait(s.now().Sub(start), wallet.ErrorCode(err) == wallet.EWalletBusy)
-	}
-	if err != nil {
-		return Accepted{}, err
-	}
-	release := true
-	defer func() {
-		if release {
-			s.Locker.Release(locks)
-		}
-	}()
-
-	if req.Type == wallet.OpTransfer {
-		// Read under the lock: the balance less what is already pending.
-		fresh, err := s.Store.WalletByID(ctx, from.ID)
-		if err != nil {
-			return Accepted{}, err
-		}
-		if fresh.Available < req.Amount {
-			// The funds may be short because a copy of this very request
-			// took them (its claim lost with Redis): its key then decides.
-			if key != nil {
-				if taken, err := s.Store.IdempotencyKeyTaken(ctx, key.UserID, key.Key); err != nil {
-					return Accepted{}, err
-				} else if taken {
-					if acc, ok, err := s.replay(ctx, key); ok || err != nil {
-						return acc, err
-					}
+	now := s.now()
+	res := s.accept(&pendingAccept{
+		ctx: ctx,
+		op: wallet.Operation{Type: req.Type, Amount: req.Amount, Currency: s.Currency.Code,
+			FromWalletID: from.ID, ToWalletID: to.ID, Details: req.Details, CreatedBy: req.Caller.ID},
+		key: key, claim: claim, wallets: lockIDs, debit: req.Type == wallet.OpTransfer,
+		start: now, deadline: now.Add(s.LockWait), done: make(chan acceptResult, 1),
+	})
+	switch {
+	case wallet.ErrorCode(res.err) == wallet.EInsufficientFunds:
+		// The funds may be short because a copy of this very request took
+		// them (its claim lost with Redis): its key then decides.
+		if key != nil {
+			if taken, err := s.Store.IdempotencyKeyTaken(ctx, key.UserID, key.Key); err != nil {
+				return Accepted{}, res.unclaimed, err
+			} else if taken {
+				if acc, ok, err := s.replay(ctx, key); ok || err != nil {
+					return acc, res.unclaimed, err
 				}
 			}
-			return Accepted{}, wallet.Errorf(wallet.EInsufficientFunds, "insufficient funds: %s available", s.Currency.Format(fresh.Available))
 		}
-	}
-
-	op, replayed, err := s.Store.CreateOperation(ctx, wallet.Operation{
-		Type: req.Type, Amount: req.Amount, Currency: s.Currency.Code,
-		FromWalletID: from.ID, ToWalletID: to.ID, Details: req.Details, CreatedBy: req.Caller.ID,
-	}, key)
-	if err != nil {
-		return Accepted{}, err
-	}
-	if replayed {
+		return Accepted{}, res.unclaimed, wallet.Errorf(wallet.EInsufficientFunds, "insufficient funds: %s available", s.Currency.Format(res.available))
+	case res.err != nil:
+		return Accepted{}, res.unclaimed, res.err
+	case res.op.ID == "":
 		// Another request stored this key first (its claim had lapsed);
 		// answer as a replay of it.
 		acc, ok, err := s.replay(ctx, key)
 		if !ok && err == nil {
 			err = fmt.Errorf("ledger: idempotency key %q conflicted but cannot be read", key.Key)
 		}
-		return acc, err
+		return acc, res.unclaimed, err
 	}
-	// The operation is durable now. If the enqueue fails, the sweeper
-	// enqueues it later; release the locks so the wallets stay usable.
-	if err := s.Queue.EnqueueApply(context.WithoutCancel(ctx), op.ID, locks); err != nil {
-		s.Log.Warn("enqueue failed; the sweeper will retry", slog.String("operation_id", op.ID), slog.Any("error", err))
-	} else {
-		release = false
-	}
-	return Accepted{Op: op, StatusCode: 202}, nil
+	return Accepted{Op: res.op, StatusCode: 202}, res.unclaimed, nil
 }
 
 // replay returns the operation an already used key created.
@@ -199,29 +189,29 @@ func (s *Service) replay(ctx context.Context, key *wallet.IdempotencyKey) (Accep
 	return Accepted{Op: op, Replayed: true, StatusCode: prev.StatusCode}, true, nil
 }
 
-// Apply commits one operation (worker side), then releases the locks that
-// came with it and announces the result. Applying an operation again
-// changes nothing. Errors are transient and worth a retry. With
-// StartApplier running, concurrent calls share transactions.
-func (s *Service) Apply(ctx context.Context, opID string, locks []wallet.Lock) (wallet.Operation, error) {
-	if s.applier == nil {
-		done := make(chan applyRes, 1)
-		s.commitBatch(context.WithoutCancel(ctx), []applyReq{{id: opID, locks: locks, done: done}})
-		r := <-done
-		return r.op, r.err
-	}
+// Apply commits the operations of one task (worker side), then releases
+// the locks that came with them and announces the results. Applying an
+// operation again changes nothing. Errors are transient and worth a
+// retry. With StartApplier running, concurrent calls share transactions.
+func (s *Service) Apply(ctx context.Context, opIDs []string, locks []wallet.Lock) ([]wallet.Operation, error) {
 	done := make(chan applyRes, 1)
+	req := applyReq{ids: opIDs, locks: locks, done: done}
+	if s.applier == nil {
+		s.commitBatch(context.WithoutCancel(ctx), []applyReq{req})
+		r := <-done
+		return r.ops, r.err
+	}
 	select {
-	case s.applier.reqs <- applyReq{id: opID, locks: locks, done: done}:
+	case s.applier.reqs <- req:
 	case <-ctx.Done():
-		return wallet.Operation{}, ctx.Err()
+		return nil, ctx.Err()
 	}
 	select {
 	case r := <-done:
-		return r.op, r.err
+		return r.ops, r.err
 	case <-ctx.Done():
 		// The batch may still commit; a retry of the task finds it final.
-		return wallet.Operation{}, ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
@@ -249,11 +239,17 @@ func (s *Service) Sweep(ctx context.Context, age time.Duration) (int, error) {
 			n++
 			log.Info("sweeper re-enqueued a pending operation")
 		case r.Active:
-			if _, err := s.Apply(ctx, op.ID, r.Locks); err != nil {
+			// The task may carry a whole accepted group: apply all of it,
+			// then its locks are released.
+			ids := r.OperationIDs
+			if len(ids) == 0 {
+				ids = []string{op.ID}
+			}
+			if _, err := s.Apply(ctx, ids, r.Locks); err != nil {
 				return n, err
 			}
 			n++
-			log.Info("sweeper applied an operation whose task was stuck active")
+			log.Info("sweeper applied the operations of a task stuck active", slog.Int("operations", len(ids)))
 		}
 	}
 	return n, nil

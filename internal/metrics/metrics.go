@@ -17,6 +17,7 @@ type Ledger struct {
 	busy         prometheus.Counter
 	final        *prometheus.CounterVec
 	acceptToDone *prometheus.HistogramVec
+	batch        *prometheus.HistogramVec
 }
 
 // NewLedger registers the ledger metrics on reg.
@@ -41,7 +42,12 @@ func NewLedger(reg prometheus.Registerer) *Ledger {
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"type"}),
 	}
-	reg.MustRegister(m.lockWait, m.busy, m.final, m.acceptToDone)
+	m.batch = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "wallet_batch_operations",
+		Help:    "Operations per commit: stage accept is a group the API stores in one insert, apply a batch a worker commits in one transaction.",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000},
+	}, []string{"stage"})
+	reg.MustRegister(m.lockWait, m.busy, m.final, m.acceptToDone, m.batch)
 	return m
 }
 
@@ -59,4 +65,9 @@ func (m *Ledger) OperationFinal(op wallet.Operation) {
 	if op.CompletedAt != nil {
 		m.acceptToDone.WithLabelValues(string(op.Type)).Observe(op.CompletedAt.Sub(op.CreatedAt).Seconds())
 	}
+}
+
+// Batch implements ledger.Observer.
+func (m *Ledger) Batch(stage string, n int) {
+	m.batch.WithLabelValues(stage).Observe(float64(n))
 }

@@ -213,51 +213,106 @@ func scanViewed(row pgx.Row) (wallet.Operation, error) {
 	return op, err
 }
 
-// CreateOperation implements wallet.Store. One statement, so one round
-// trip and one commit: with a key, the key is inserted first and the
-// operation only if the key was new (the key's foreign key is checked at
-// commit). ON CONFLICT waits for a concurrent insert of the same key to
-// commit or roll back, so two requests never both win.
+// CreateOperation implements wallet.Store: CreateOperations for one
+// operation, which answers a used key with the operation it made.
 func (s *Store) CreateOperation(ctx context.Context, op wallet.Operation, key *wallet.IdempotencyKey) (wallet.Operation, bool, error) {
-	if op.ID == "" {
-		op.ID = newID()
+	stored, err := s.CreateOperations(ctx, []wallet.NewOperation{{Op: op, Key: key}})
+	if err != nil {
+		return wallet.Operation{}, false, err
 	}
-	op.Status = wallet.StatusPending
-	args := []any{op.ID, string(op.Type), int64(op.Amount), op.Currency, op.FromWalletID, op.ToWalletID,
-		op.Details, op.CreatedBy}
-	var err error
-	if key == nil {
-		err = s.pool.QueryRow(ctx, `
-			INSERT INTO operations (id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING created_at`, args...).Scan(&op.CreatedAt)
-	} else {
-		err = s.pool.QueryRow(ctx, `
-			WITH k AS (
-				INSERT INTO idempotency_keys (user_id, key, request_hash, operation_id, status_code)
-				VALUES ($9, $10, $11, $1, $12)
-				ON CONFLICT (user_id, key) DO NOTHING
-				RETURNING operation_id
-			)
-			INSERT INTO operations (id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by)
-			SELECT $1::uuid, $2::text, $3::bigint, $4::text, $5::uuid, $6::uuid, $7::text, $8::uuid FROM k
-			RETURNING created_at`,
-			append(args, key.UserID, key.Key, key.RequestHash, key.StatusCode)...).Scan(&op.CreatedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			prev, prevOp, err := s.LookupIdempotencyKey(ctx, key.UserID, key.Key)
-			if err != nil {
-				return wallet.Operation{}, false, err
-			}
-			if string(prev.RequestHash) != string(key.RequestHash) {
-				return wallet.Operation{}, false, wallet.Errorf(wallet.EIdempotencyKeyReused,
-					"this Idempotency-Key was used with a different request")
-			}
-			return prevOp, true, nil
+	if stored[0].ID != "" {
+		return stored[0], false, nil
+	}
+	prev, prevOp, err := s.LookupIdempotencyKey(ctx, key.UserID, key.Key)
+	if err != nil {
+		return wallet.Operation{}, false, err
+	}
+	if string(prev.RequestHash) != string(key.RequestHash) {
+		return wallet.Operation{}, false, wallet.Errorf(wallet.EIdempotencyKeyReused,
+			"this Idempotency-Key was used with a different request")
+	}
+	return prevOp, true, nil
+}
+
+// CreateOperations implements wallet.Store. One statement, so one round
+// trip and one commit for the whole batch: the keys are inserted first
+// and an operation only if it has no key or its key was new (the key's
+// foreign key is checked at commit). ON CONFLICT waits for a concurrent
+// insert of the same key to commit or roll back, so two requests never
+// both win, in one batch or in two.
+func (s *Store) CreateOperations(ctx context.Context, batch []wallet.NewOperation) ([]wallet.Operation, error) {
+	n := len(batch)
+	ids, types, currencies, details := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	amounts := make([]int64, n)
+	from, to, by := make([]string, n), make([]string, n), make([]string, n)
+	keyUsers, keys := make([]*string, n), make([]*string, n)
+	hashes, codes := make([][]byte, n), make([]int32, n)
+	out := make([]wallet.Operation, n)
+	for i, b := range batch {
+		op := b.Op
+		if op.ID == "" {
+			op.ID = newID()
+		}
+		op.Status = wallet.StatusPending
+		out[i] = op
+		ids[i], types[i], amounts[i], currencies[i] = op.ID, string(op.Type), int64(op.Amount), op.Currency
+		from[i], to[i], details[i], by[i] = op.FromWalletID, op.ToWalletID, op.Details, op.CreatedBy
+		if k := b.Key; k != nil {
+			keyUsers[i], keys[i], hashes[i], codes[i] = &k.UserID, &k.Key, k.RequestHash, int32(k.StatusCode)
 		}
 	}
+	rows, err := s.pool.Query(ctx, `
+		WITH input AS (
+			SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::uuid[], $6::uuid[],
+			                     $7::text[], $8::uuid[], $9::uuid[], $10::text[], $11::bytea[], $12::int[])
+				AS t(id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by,
+				     key_user, key, request_hash, status_code)
+		), k AS (
+			INSERT INTO idempotency_keys (user_id, key, request_hash, operation_id, status_code)
+			SELECT key_user, key, request_hash, id, status_code FROM input WHERE key IS NOT NULL
+			ON CONFLICT (user_id, key) DO NOTHING
+			RETURNING operation_id
+		)
+		INSERT INTO operations (id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by)
+		SELECT id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by FROM input
+		WHERE key IS NULL OR id IN (SELECT operation_id FROM k)
+		RETURNING id, created_at`,
+		ids, types, amounts, currencies, from, to, details, by, keyUsers, keys, hashes, codes)
 	if err != nil {
-		return wallet.Operation{}, false, translate(err)
+		return nil, translate(err)
 	}
-	return op, false, nil
+	created := make(map[string]time.Time, n)
+	var id string
+	var at time.Time
+	if _, err := pgx.ForEachRow(rows, []any{&id, &at}, func() error { created[id] = at; return nil }); err != nil {
+		return nil, translate(err)
+	}
+	for i := range out {
+		if at, ok := created[out[i].ID]; ok {
+			out[i].CreatedAt = at
+		} else {
+			out[i] = wallet.Operation{}
+		}
+	}
+	return out, nil
+}
+
+// AvailableBalances implements wallet.Store.
+func (s *Store) AvailableBalances(ctx context.Context, walletIDs []string) (map[string]wallet.Amount, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT w.id, w.balance - coalesce((SELECT sum(o.amount) FROM operations o
+		                                   WHERE o.from_wallet_id = w.id AND o.status = 'pending'), 0)::bigint
+		FROM wallets w WHERE w.id = ANY($1::uuid[]) AND w.kind = 'user'`, walletIDs)
+	if err != nil {
+		return nil, translate(err)
+	}
+	out := make(map[string]wallet.Amount, len(walletIDs))
+	var id string
+	var avail int64
+	if _, err := pgx.ForEachRow(rows, []any{&id, &avail}, func() error { out[id] = wallet.Amount(avail); return nil }); err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
 }
 
 // LookupIdempotencyKey implements wallet.Store.

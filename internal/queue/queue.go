@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -16,7 +17,8 @@ import (
 
 // Task types and the queue they go to.
 const (
-	// TypeApply applies one operation; its TaskID is the operation id.
+	// TypeApply applies the operations of one accepted group; its TaskID
+	// is the group's first operation id.
 	TypeApply = "operation:apply"
 	// TypeSweep re-enqueues operations that stayed pending too long.
 	TypeSweep = "operation:sweep"
@@ -32,11 +34,14 @@ const TaskTimeout = 30 * time.Second
 // still found and re-run by the sweeper.
 const MaxRetry = 10
 
-// ApplyPayload is TypeApply's payload: the operation and the wallet locks
-// that the worker releases after its commit.
+// ApplyPayload is TypeApply's payload: the operations and the wallet locks
+// that the worker releases after their commit.
 type ApplyPayload struct {
-	OperationID string        `json:"operation_id"`
-	Locks       []wallet.Lock `json:"locks,omitempty"`
+	OperationIDs []string      `json:"operation_ids"`
+	Locks        []wallet.Lock `json:"locks,omitempty"`
+	// OperationID is the single operation of a task enqueued before tasks
+	// carried groups; DecodeApply folds it into OperationIDs.
+	OperationID string `json:"operation_id,omitempty"`
 }
 
 // Client enqueues tasks.
@@ -58,20 +63,24 @@ func (c *Client) Close() error {
 // Inspector exposes the queue inspector for metrics.
 func (c *Client) Inspector() *asynq.Inspector { return c.inspector }
 
-// EnqueueApply enqueues the operation's task. A task with the same id that
-// is already queued counts as success: it will apply the same operation.
-func (c *Client) EnqueueApply(ctx context.Context, opID string, locks []wallet.Lock) error {
-	payload, err := json.Marshal(ApplyPayload{OperationID: opID, Locks: locks})
+// EnqueueApply enqueues one task for a group of operations accepted
+// together, named by the first. A task with the same id that is already
+// queued counts as success: it applies the same operations.
+func (c *Client) EnqueueApply(ctx context.Context, opIDs []string, locks []wallet.Lock) error {
+	if len(opIDs) == 0 {
+		return errors.New("queue: enqueue of no operations")
+	}
+	payload, err := json.Marshal(ApplyPayload{OperationIDs: opIDs, Locks: locks})
 	if err != nil {
 		return err
 	}
 	_, err = c.client.EnqueueContext(ctx, asynq.NewTask(TypeApply, payload),
-		asynq.TaskID(opID), asynq.Queue(Name), asynq.MaxRetry(MaxRetry), asynq.Timeout(TaskTimeout))
+		asynq.TaskID(opIDs[0]), asynq.Queue(Name), asynq.MaxRetry(MaxRetry), asynq.Timeout(TaskTimeout))
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("queue: enqueue %s: %w", opID, err)
+		return fmt.Errorf("queue: enqueue %s (%d operations): %w", opIDs[0], len(opIDs), err)
 	}
 	return nil
 }
@@ -79,7 +88,7 @@ func (c *Client) EnqueueApply(ctx context.Context, opID string, locks []wallet.L
 // Requeue makes sure a pending operation has a task that will run: it
 // enqueues one, or moves an archived or retrying one back to pending.
 func (c *Client) Requeue(ctx context.Context, opID string) (wallet.Requeued, error) {
-	payload, _ := json.Marshal(ApplyPayload{OperationID: opID})
+	payload, _ := json.Marshal(ApplyPayload{OperationIDs: []string{opID}})
 	_, err := c.client.EnqueueContext(ctx, asynq.NewTask(TypeApply, payload),
 		asynq.TaskID(opID), asynq.Queue(Name), asynq.MaxRetry(MaxRetry), asynq.Timeout(TaskTimeout))
 	if err == nil {
@@ -108,7 +117,7 @@ func (c *Client) Requeue(ctx context.Context, opID string) (wallet.Requeued, err
 		return c.Requeue(ctx, opID)
 	case asynq.TaskStateActive:
 		p, _ := DecodeApply(info.Payload)
-		return wallet.Requeued{Active: true, Locks: p.Locks}, nil
+		return wallet.Requeued{Active: true, Locks: p.Locks, OperationIDs: p.OperationIDs}, nil
 	}
 	return wallet.Requeued{}, nil // pending: a worker will take it
 }
@@ -119,8 +128,12 @@ func DecodeApply(payload []byte) (ApplyPayload, error) {
 	if err := json.Unmarshal(payload, &p); err != nil {
 		return p, fmt.Errorf("queue: decode %s: %w", TypeApply, err)
 	}
-	if p.OperationID == "" {
-		return p, fmt.Errorf("queue: %s without operation_id", TypeApply)
+	if p.OperationID != "" {
+		p.OperationIDs = append(p.OperationIDs, p.OperationID)
+		p.OperationID = ""
+	}
+	if len(p.OperationIDs) == 0 || slices.Contains(p.OperationIDs, "") {
+		return p, fmt.Errorf("queue: %s without operation ids", TypeApply)
 	}
 	return p, nil
 }

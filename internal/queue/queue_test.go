@@ -137,36 +137,41 @@ var testLocks = []wallet.Lock{
 
 func TestDecodeApply(t *testing.T) {
 	t.Parallel()
-	valid := []queue.ApplyPayload{
-		{OperationID: "op-1"},
-		{OperationID: "op-2", Locks: testLocks},
-		{OperationID: "op-3", Locks: []wallet.Lock{{Name: "n", Value: "v"}}},
+	valid := []struct {
+		raw  string
+		want queue.ApplyPayload
+	}{
+		{`{"operation_ids":["op-1"]}`, queue.ApplyPayload{OperationIDs: []string{"op-1"}}},
+		{`{"operation_ids":["op-1","op-2"],"locks":[{"name":"wallet:db0:lock:wallet:a","value":"v1"},{"name":"wallet:db0:lock:wallet:b","value":"v2"}]}`,
+			queue.ApplyPayload{OperationIDs: []string{"op-1", "op-2"}, Locks: testLocks}},
+		// A task enqueued before tasks carried groups.
+		{`{"operation_id":"op-3","locks":[{"name":"n","value":"v"}]}`,
+			queue.ApplyPayload{OperationIDs: []string{"op-3"}, Locks: []wallet.Lock{{Name: "n", Value: "v"}}}},
 	}
-	for _, want := range valid {
-		raw, err := json.Marshal(want)
+	for _, tt := range valid {
+		got, err := queue.DecodeApply([]byte(tt.raw))
 		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := queue.DecodeApply(raw)
-		if err != nil {
-			t.Errorf("DecodeApply(%s): %v", raw, err)
+			t.Errorf("DecodeApply(%s): %v", tt.raw, err)
 			continue
 		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("DecodeApply(%s) = %+v, want %+v", raw, got, want)
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("DecodeApply(%s) = %+v, want %+v", tt.raw, got, tt.want)
 		}
 	}
 
 	bad := []struct{ name, payload string }{
 		{"nil", ""},
 		{"not JSON", "op-1"},
-		{"truncated", `{"operation_id":"op-1"`},
+		{"truncated", `{"operation_ids":["op-1"]`},
 		{"empty object", `{}`},
 		{"empty operation id", `{"operation_id":""}`},
+		{"empty list", `{"operation_ids":[]}`},
+		{"empty id in the list", `{"operation_ids":["op-1",""]}`},
 		{"null", `null`},
 		{"array", `["op-1"]`},
 		{"operation id not a string", `{"operation_id":5}`},
-		{"locks not a list", `{"operation_id":"op-1","locks":"x"}`},
+		{"ids not a list", `{"operation_ids":"op-1"}`},
+		{"locks not a list", `{"operation_ids":["op-1"],"locks":"x"}`},
 		{"only locks", `{"locks":[{"name":"n","value":"v"}]}`},
 	}
 	for _, tt := range bad {
@@ -180,10 +185,14 @@ func TestEnqueueApply(t *testing.T) {
 	t.Parallel()
 	c, in, _ := setup(t)
 	ctx := context.Background()
-	id := "op-" + randHex(4)
 
-	if err := c.EnqueueApply(ctx, id, testLocks); err != nil {
+	// A group of operations is one task, named by the first.
+	id, second := "op-"+randHex(4), "op-"+randHex(4)
+	if err := c.EnqueueApply(ctx, []string{id, second}, testLocks); err != nil {
 		t.Fatalf("EnqueueApply: %v", err)
+	}
+	if n := pendingCount(t, in, second); n != 0 {
+		t.Errorf("%d tasks named after the group's second operation, want 0", n)
 	}
 	info := taskInfo(t, in, id)
 	if info.Type != queue.TypeApply || info.Queue != queue.Name || info.State != asynq.TaskStatePending {
@@ -193,14 +202,14 @@ func TestEnqueueApply(t *testing.T) {
 		t.Errorf("task has MaxRetry %d, Timeout %v; want %d, %v", info.MaxRetry, info.Timeout, queue.MaxRetry, queue.TaskTimeout)
 	}
 	// What the API enqueues is what the worker decodes.
-	want := queue.ApplyPayload{OperationID: id, Locks: testLocks}
+	want := queue.ApplyPayload{OperationIDs: []string{id, second}, Locks: testLocks}
 	if got := decode(t, info); !reflect.DeepEqual(got, want) {
 		t.Errorf("payload decodes to %+v, want %+v", got, want)
 	}
 
 	// Enqueuing the same operation again is no error and adds no task;
 	// the first task, with its locks, stays.
-	if err := c.EnqueueApply(ctx, id, nil); err != nil {
+	if err := c.EnqueueApply(ctx, []string{id}, nil); err != nil {
 		t.Fatalf("second EnqueueApply: %v", err)
 	}
 	if n := pendingCount(t, in, id); n != 1 {
@@ -212,10 +221,10 @@ func TestEnqueueApply(t *testing.T) {
 
 	// Another operation is another task.
 	other := "op-" + randHex(4)
-	if err := c.EnqueueApply(ctx, other, nil); err != nil {
+	if err := c.EnqueueApply(ctx, []string{other}, nil); err != nil {
 		t.Fatalf("EnqueueApply(%s): %v", other, err)
 	}
-	if got := decode(t, taskInfo(t, in, other)); got.OperationID != other || got.Locks != nil {
+	if got := decode(t, taskInfo(t, in, other)); !reflect.DeepEqual(got.OperationIDs, []string{other}) || got.Locks != nil {
 		t.Errorf("payload of %s = %+v, want its id and no locks", other, got)
 	}
 	qi, err := in.GetQueueInfo(queue.Name)
@@ -244,7 +253,7 @@ func TestRequeue(t *testing.T) {
 	}
 	enqueue := func(t *testing.T, id string) {
 		t.Helper()
-		if err := c.EnqueueApply(ctx, id, testLocks); err != nil {
+		if err := c.EnqueueApply(ctx, []string{id}, testLocks); err != nil {
 			t.Fatalf("EnqueueApply(%s): %v", id, err)
 		}
 	}
@@ -263,7 +272,7 @@ func TestRequeue(t *testing.T) {
 		if info.MaxRetry != queue.MaxRetry || info.Timeout != queue.TaskTimeout {
 			t.Errorf("task has MaxRetry %d, Timeout %v; want %d, %v", info.MaxRetry, info.Timeout, queue.MaxRetry, queue.TaskTimeout)
 		}
-		if got, want := decode(t, info), (queue.ApplyPayload{OperationID: id}); !reflect.DeepEqual(got, want) {
+		if got, want := decode(t, info), (queue.ApplyPayload{OperationIDs: []string{id}}); !reflect.DeepEqual(got, want) {
 			t.Errorf("payload = %+v, want %+v", got, want)
 		}
 	})
@@ -317,7 +326,7 @@ func TestRequeue(t *testing.T) {
 
 	t.Run("scheduled task runs now", func(t *testing.T) {
 		id := "op-" + randHex(4)
-		payload, _ := json.Marshal(queue.ApplyPayload{OperationID: id})
+		payload, _ := json.Marshal(queue.ApplyPayload{OperationIDs: []string{id}})
 		if _, err := raw.Enqueue(asynq.NewTask(queue.TypeApply, payload),
 			asynq.TaskID(id), asynq.Queue(queue.Name), asynq.ProcessIn(time.Hour)); err != nil {
 			t.Fatalf("enqueue scheduled task: %v", err)
@@ -379,18 +388,19 @@ func TestRequeueWithWorker(t *testing.T) {
 		if err != nil {
 			return err
 		}
+		first := p.OperationIDs[0]
 		mu.Lock()
-		runs[p.OperationID]++
-		n := runs[p.OperationID]
+		runs[first]++
+		n := runs[first]
 		mu.Unlock()
 		switch {
-		case p.OperationID == activeID && n == 1:
-			started <- p.OperationID
+		case first == activeID && n == 1:
+			started <- first
 			select {
 			case <-release:
 			case <-ctx.Done():
 			}
-		case p.OperationID == retryID && n == 1:
+		case first == retryID && n == 1:
 			return errors.New("first attempt fails")
 		}
 		return nil
@@ -403,8 +413,9 @@ func TestRequeueWithWorker(t *testing.T) {
 		srv.Shutdown()
 	})
 
-	t.Run("active task reports its locks", func(t *testing.T) {
-		if err := c.EnqueueApply(ctx, activeID, testLocks); err != nil {
+	t.Run("active task reports its operations and locks", func(t *testing.T) {
+		group := []string{activeID, activeID + "-mate"}
+		if err := c.EnqueueApply(ctx, group, testLocks); err != nil {
 			t.Fatalf("EnqueueApply: %v", err)
 		}
 		select {
@@ -417,7 +428,7 @@ func TestRequeueWithWorker(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Requeue: %v", err)
 		}
-		if want := (wallet.Requeued{Active: true, Locks: testLocks}); !reflect.DeepEqual(r, want) {
+		if want := (wallet.Requeued{Active: true, Locks: testLocks, OperationIDs: group}); !reflect.DeepEqual(r, want) {
 			t.Errorf("Requeue of an active task = %+v, want %+v", r, want)
 		}
 		if n := runCount(activeID); n != 1 {
@@ -445,7 +456,7 @@ func TestRequeueWithWorker(t *testing.T) {
 	})
 
 	t.Run("retrying task runs now", func(t *testing.T) {
-		if err := c.EnqueueApply(ctx, retryID, nil); err != nil {
+		if err := c.EnqueueApply(ctx, []string{retryID}, nil); err != nil {
 			t.Fatalf("EnqueueApply: %v", err)
 		}
 		waitState(t, in, retryID, asynq.TaskStateRetry)
@@ -457,7 +468,7 @@ func TestRequeueWithWorker(t *testing.T) {
 	})
 
 	t.Run("completed task is enqueued again", func(t *testing.T) {
-		payload, _ := json.Marshal(queue.ApplyPayload{OperationID: completedID})
+		payload, _ := json.Marshal(queue.ApplyPayload{OperationIDs: []string{completedID}})
 		raw := asynq.NewClient(opt)
 		defer raw.Close()
 		if _, err := raw.Enqueue(asynq.NewTask(queue.TypeApply, payload),

@@ -6,7 +6,6 @@ package redislock
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -22,49 +21,67 @@ import (
 // redsync Mutex, since a Mutex is per use.
 type Locker struct {
 	rs     *redsync.Redsync
+	client goredislib.UniversalClient
 	prefix string
 	ttl    time.Duration
-	wait   time.Duration
 }
 
-// New returns a Locker whose locks expire after ttl unless released, and
-// whose Acquire waits at most wait. Keys live in the client's database.
-func New(client goredislib.UniversalClient, prefix string, ttl, wait time.Duration) *Locker {
-	return &Locker{rs: redsync.New(goredis.NewPool(client)), prefix: prefix, ttl: ttl, wait: wait}
+// New returns a Locker whose locks expire after ttl unless released. Keys
+// live in the client's database.
+func New(client goredislib.UniversalClient, prefix string, ttl time.Duration) *Locker {
+	return &Locker{rs: redsync.New(goredis.NewPool(client)), client: client, prefix: prefix, ttl: ttl}
 }
 
 // Name returns the lock name of a wallet.
 func (l *Locker) Name(walletID string) string { return l.prefix + "lock:wallet:" + walletID }
 
-// delay is a short jittered retry delay: redsync's default (50-250 ms)
-// starves waiters on a hot wallet.
-func delay(int) time.Duration { return time.Duration(1000+rand.IntN(4000)) * time.Microsecond }
+// maxConcurrentTries bounds the lock tries one TryAcquire has in flight.
+const maxConcurrentTries = 32
 
-// Acquire locks the given wallets in sorted order, waiting at most the
-// configured wait in all. On timeout it releases what it took and returns
-// EWalletBusy.
-func (l *Locker) Acquire(ctx context.Context, walletIDs []string) ([]wallet.Lock, error) {
+// TryAcquire tries each wallet's lock once, all at the same time, and
+// returns the locks it got, by wallet id. It never waits for a held lock,
+// so a caller that holds some locks while it retries others cannot
+// deadlock with another such caller; the API's acceptor retries what it
+// did not get until its wait runs out. A wallet whose lock is held is
+// simply missing from the result; err is set only when Redis failed, and
+// then nothing is held.
+func (l *Locker) TryAcquire(ctx context.Context, walletIDs []string) (map[string]wallet.Lock, error) {
 	ids := slices.Clone(walletIDs)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	ctx, cancel := context.WithTimeout(ctx, l.wait)
-	defer cancel()
-	locks := make([]wallet.Lock, 0, len(ids))
-	for _, id := range ids {
-		m := l.rs.NewMutex(l.Name(id),
-			redsync.WithExpiry(l.ttl),
-			redsync.WithTries(1<<30), // bounded by ctx's deadline instead
-			redsync.WithRetryDelayFunc(delay))
-		if err := m.LockContext(ctx); err != nil {
-			l.Release(locks)
-			if ctx.Err() != nil || errors.Is(err, redsync.ErrFailed) || isTaken(err) {
-				return nil, wallet.Errorf(wallet.EWalletBusy, "wallet %s is busy with another operation; retry shortly", id)
+	got := make([]wallet.Lock, len(ids))
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	// Bounded, so that a large group does not queue for the connection
+	// pool past redsync's per-try timeout (5% of the TTL).
+	sem := make(chan struct{}, maxConcurrentTries)
+	for i, id := range ids {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			m := l.rs.NewMutex(l.Name(id), redsync.WithExpiry(l.ttl), redsync.WithTries(1))
+			switch err := m.TryLockContext(ctx); {
+			case err == nil:
+				got[i] = wallet.Lock{Name: m.Name(), Value: m.Value()}
+			case !errors.Is(err, redsync.ErrFailed) && !isTaken(err):
+				errs[i] = err
 			}
-			return nil, err
-		}
-		locks = append(locks, wallet.Lock{Name: m.Name(), Value: m.Value()})
+		})
 	}
-	return locks, nil
+	wg.Wait()
+	held := make(map[string]wallet.Lock, len(ids))
+	var taken []wallet.Lock
+	for i, id := range ids {
+		if got[i].Name != "" {
+			held[id] = got[i]
+			taken = append(taken, got[i])
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		l.Release(taken)
+		return nil, err
+	}
+	return held, nil
 }
 
 func isTaken(err error) bool {
@@ -73,27 +90,31 @@ func isTaken(err error) bool {
 	return errors.As(err, &taken) || errors.As(err, &nodeTaken)
 }
 
+// releaseScript is redsync's delete script (compare the value, then
+// delete) over many locks at once: KEYS are the lock names, ARGV their
+// values. A worker releases a whole batch's locks in one round trip
+// instead of one per lock.
+var releaseScript = goredislib.NewScript(`
+for i, name in ipairs(KEYS) do
+	if redis.call("GET", name) == ARGV[i] then
+		redis.call("DEL", name)
+	end
+end
+return 0`)
+
 // Release releases locks by name and value, from any process (the worker
 // releases what the API took). It uses a fresh context, so a cancelled
 // request never leaves a lock behind, and ignores locks that already
-// expired or changed hands.
+// expired or changed hands; a lock it cannot release expires by itself.
 func (l *Locker) Release(locks []wallet.Lock) {
 	if len(locks) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	// A worker releases a whole batch's locks at once: do it in parallel,
-	// since each release is a round trip.
-	sem := make(chan struct{}, 16)
-	var wg sync.WaitGroup
-	for _, lk := range locks {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			m := l.rs.NewMutex(lk.Name, redsync.WithValue(lk.Value))
-			_, _ = m.UnlockContext(ctx)
-		})
+	names, values := make([]string, len(locks)), make([]any, len(locks))
+	for i, lk := range locks {
+		names[i], values[i] = lk.Name, lk.Value
 	}
-	wg.Wait()
+	_ = releaseScript.Run(ctx, l.client, names, values...).Err()
 }

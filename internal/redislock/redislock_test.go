@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -37,19 +40,55 @@ func lockValue(t *testing.T, rdb *redis.Client, name string) string {
 	return v
 }
 
-func mustAcquire(t *testing.T, l *redislock.Locker, ids ...string) []wallet.Lock {
-	t.Helper()
-	locks, err := l.Acquire(context.Background(), ids)
-	if err != nil {
-		t.Fatalf("Acquire(%v): %v", ids, err)
-	}
+// lockList returns the locks of a TryAcquire result, ordered by name.
+func lockList(held map[string]wallet.Lock) []wallet.Lock {
+	locks := slices.Collect(maps.Values(held))
+	slices.SortFunc(locks, func(a, b wallet.Lock) int { return strings.Compare(a.Name, b.Name) })
 	return locks
 }
 
-func TestAcquireSortsAndDeduplicates(t *testing.T) {
+// mustTryAcquire tries the wallets' locks and fails the test on an error
+// or if any of them was not free.
+func mustTryAcquire(t *testing.T, l *redislock.Locker, ids ...string) map[string]wallet.Lock {
+	t.Helper()
+	held, err := l.TryAcquire(context.Background(), ids)
+	if err != nil {
+		t.Fatalf("TryAcquire(%v): %v", ids, err)
+	}
+	for _, id := range ids {
+		if _, ok := held[id]; !ok {
+			l.Release(lockList(held))
+			t.Fatalf("TryAcquire(%v) did not get the free wallet %q (got %v)", ids, id, slices.Sorted(maps.Keys(held)))
+		}
+	}
+	return held
+}
+
+// assertFree fails the test if any of the names is still held in Redis.
+func assertFree(t *testing.T, rdb *redis.Client, what string, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		if v := lockValue(t, rdb, name); v != "" {
+			t.Errorf("%s: %s still held (%q)", what, name, v)
+		}
+	}
+}
+
+// assertHeld fails the test unless every lock's key holds the lock's value.
+func assertHeld(t *testing.T, rdb *redis.Client, what string, locks ...wallet.Lock) {
+	t.Helper()
+	for _, lk := range locks {
+		if got := lockValue(t, rdb, lk.Name); got != lk.Value {
+			t.Errorf("%s: Redis holds %q under %s, want the lock's value %q", what, got, lk.Name, lk.Value)
+		}
+	}
+}
+
+func TestTryAcquireFreeWalletsGetsAllAndDeduplicates(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := setup(t)
-	l := redislock.New(rdb, prefix, 10*time.Second, time.Second)
+	const ttl = 10 * time.Second
+	l := redislock.New(rdb, prefix, ttl)
 
 	tests := []struct {
 		name string
@@ -60,99 +99,151 @@ func TestAcquireSortsAndDeduplicates(t *testing.T) {
 		{"reversed", []string{"z", "y", "x"}, []string{"x", "y", "z"}},
 		{"duplicates", []string{"c", "a", "c", "b", "a"}, []string{"a", "b", "c"}},
 		{"same wallet twice", []string{"w", "w"}, []string{"w"}},
+		{"one", []string{"solo"}, []string{"solo"}},
 		{"none", nil, nil},
+		{"empty", []string{}, nil},
 	}
 	for _, tt := range tests {
 		input := slices.Clone(tt.ids)
-		locks, err := l.Acquire(context.Background(), tt.ids)
+		held, err := l.TryAcquire(context.Background(), tt.ids)
 		if err != nil {
-			t.Fatalf("%s: Acquire(%v): %v", tt.name, tt.ids, err)
+			t.Fatalf("%s: TryAcquire(%v): %v", tt.name, tt.ids, err)
 		}
 		if !slices.Equal(tt.ids, input) {
-			t.Errorf("%s: Acquire changed its argument to %v", tt.name, tt.ids)
+			t.Errorf("%s: TryAcquire changed its argument to %v", tt.name, tt.ids)
 		}
-		var names []string
-		for _, lk := range locks {
-			names = append(names, lk.Name)
+		if got := slices.Sorted(maps.Keys(held)); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: TryAcquire(%v) got wallets %v, want %v", tt.name, input, got, tt.want)
+		}
+		values := map[string]bool{}
+		for id, lk := range held {
+			if lk.Name != l.Name(id) {
+				t.Errorf("%s: lock of wallet %q is named %q, want %q", tt.name, id, lk.Name, l.Name(id))
+			}
 			if lk.Value == "" {
 				t.Errorf("%s: lock %s has an empty value", tt.name, lk.Name)
 			}
-			if got := lockValue(t, rdb, lk.Name); got != lk.Value {
-				t.Errorf("%s: Redis holds %q under %s, want the lock's value %q", tt.name, got, lk.Name, lk.Value)
+			if values[lk.Value] {
+				t.Errorf("%s: two locks share the value %q", tt.name, lk.Value)
+			}
+			values[lk.Value] = true
+			assertHeld(t, rdb, tt.name, lk)
+			pttl, err := rdb.PTTL(context.Background(), lk.Name).Result()
+			if err != nil {
+				t.Fatalf("PTTL %s: %v", lk.Name, err)
+			}
+			// Generous: only the order of magnitude matters, and the key
+			// must not live forever.
+			if pttl <= ttl-3*time.Second || pttl > ttl {
+				t.Errorf("%s: lock %s has PTTL %v, want close to the TTL %v", tt.name, lk.Name, pttl, ttl)
 			}
 		}
-		var want []string
+		l.Release(lockList(held))
 		for _, id := range tt.want {
-			want = append(want, l.Name(id))
-		}
-		if !slices.Equal(names, want) {
-			t.Errorf("%s: Acquire(%v) took %v, want %v", tt.name, input, names, want)
-		}
-		l.Release(locks)
-		for _, lk := range locks {
-			if v := lockValue(t, rdb, lk.Name); v != "" {
-				t.Errorf("%s: %s still held (%q) after Release", tt.name, lk.Name, v)
-			}
+			assertFree(t, rdb, tt.name+": after Release", l.Name(id))
 		}
 	}
 }
 
 func TestName(t *testing.T) {
 	t.Parallel()
-	l := redislock.New(nil, "p:", time.Second, time.Second)
+	l := redislock.New(nil, "p:", time.Second)
 	if got, want := l.Name("42"), "p:lock:wallet:42"; got != want {
 		t.Errorf("Name(42) = %q, want %q", got, want)
 	}
 	if l.Name("a") == l.Name("b") {
 		t.Errorf("two wallets share the lock name %q", l.Name("a"))
 	}
+	if other := redislock.New(nil, "q:", time.Second); other.Name("42") == l.Name("42") {
+		t.Errorf("two prefixes share the lock name %q", l.Name("42"))
+	}
 }
 
-// An overlapping Acquire waits the configured wait, fails with
-// EWalletBusy, and gives back the locks it had already taken.
-func TestAcquireOverlapIsBusy(t *testing.T) {
+// TryAcquire of a set that overlaps another holder's gets exactly the free
+// wallets at once, misses the held ones without an error, and leaves the
+// holder's locks alone.
+func TestTryAcquireOverlapGetsOnlyFree(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := setup(t)
-	const wait = 300 * time.Millisecond
-	holder := redislock.New(rdb, prefix, 10*time.Second, wait)
-	other := redislock.New(rdb, prefix, 10*time.Second, wait)
+	holder := redislock.New(rdb, prefix, 10*time.Second)
+	other := redislock.New(rdb, prefix, 10*time.Second)
 
-	held := mustAcquire(t, holder, "c", "b")
-	// Sorted, the second set takes "a" first and then waits for "c".
-	start := time.Now()
-	locks, err := other.Acquire(context.Background(), []string{"c", "a"})
-	elapsed := time.Since(start)
-	if err == nil {
-		other.Release(locks)
-		t.Fatalf("Acquire of an overlapping set succeeded with %v while %v was held", locks, held)
+	held := mustTryAcquire(t, holder, "c", "b")
+	got, err := other.TryAcquire(context.Background(), []string{"c", "a", "b", "d", "a"})
+	if err != nil {
+		t.Fatalf("TryAcquire of an overlapping set: %v, want the free wallets and no error", err)
 	}
-	if code := wallet.ErrorCode(err); code != wallet.EWalletBusy {
-		t.Errorf("Acquire of an overlapping set: code %q (%v), want %q", code, err, wallet.EWalletBusy)
+	if ids := slices.Sorted(maps.Keys(got)); !slices.Equal(ids, []string{"a", "d"}) {
+		other.Release(lockList(got))
+		t.Fatalf("TryAcquire of an overlapping set got %v, want exactly the free [a d]", ids)
 	}
-	if locks != nil {
-		t.Errorf("failed Acquire returned locks %v", locks)
+	assertHeld(t, rdb, "the overlapping TryAcquire's own locks", lockList(got)...)
+	assertHeld(t, rdb, "the holder's locks after an overlapping TryAcquire", lockList(held)...)
+
+	// Trying again while they are still held misses them again.
+	again, err := other.TryAcquire(context.Background(), []string{"b", "c"})
+	if err != nil || len(again) != 0 {
+		other.Release(lockList(again))
+		t.Fatalf("TryAcquire of held wallets: %v, %v; want nothing and no error", again, err)
 	}
-	if elapsed < wait {
-		t.Errorf("Acquire gave up after %v, before the lock wait %v", elapsed, wait)
-	}
-	if elapsed > wait+time.Second {
-		t.Errorf("Acquire gave up after %v, long after the lock wait %v", elapsed, wait)
-	}
-	if v := lockValue(t, rdb, other.Name("a")); v != "" {
-		t.Errorf("failed Acquire left the non-overlapping lock %s held (%q)", other.Name("a"), v)
-	}
-	for _, lk := range held {
-		if got := lockValue(t, rdb, lk.Name); got != lk.Value {
-			t.Errorf("failed Acquire disturbed the holder's lock %s: %q, want %q", lk.Name, got, lk.Value)
+	assertHeld(t, rdb, "the holder's locks after a second try", lockList(held)...)
+
+	// Releasing what it got does not touch the holder's locks either.
+	other.Release(lockList(got))
+	assertFree(t, rdb, "the overlapping set's free locks after Release", other.Name("a"), other.Name("d"))
+	assertHeld(t, rdb, "the holder's locks after the other Release", lockList(held)...)
+
+	// Once the holder releases, the whole set is free.
+	holder.Release(lockList(held))
+	other.Release(lockList(mustTryAcquire(t, other, "c", "a", "b", "d")))
+}
+
+// errInjected is the Redis failure failingSet injects.
+var errInjected = errors.New("injected Redis failure")
+
+// failingSet fails every SET of the key bad and passes everything else on.
+type failingSet struct{ bad string }
+
+func (failingSet) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h failingSet) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if args := cmd.Args(); strings.EqualFold(cmd.Name(), "set") && len(args) > 1 && args[1] == h.bad {
+			cmd.SetErr(errInjected)
+			return errInjected
 		}
+		return next(ctx, cmd)
 	}
-	// "a" is really free: a third Acquire takes it without waiting.
-	l3 := redislock.New(rdb, prefix, 10*time.Second, 50*time.Millisecond)
-	holder.Release(mustAcquire(t, l3, "a"))
+}
 
-	// Once the holder releases, the overlapping set is free.
-	holder.Release(held)
-	other.Release(mustAcquire(t, other, "c", "a"))
+func (failingSet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// When Redis fails for one wallet, TryAcquire reports the error and gives
+// back the locks it got for the others.
+func TestTryAcquireRedisFailureHoldsNothing(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := setup(t)
+	failing, _ := pgtest.NewRedis(t)
+	l := redislock.New(failing, prefix, 10*time.Second)
+	failing.AddHook(failingSet{bad: l.Name("bad")})
+
+	got, err := l.TryAcquire(context.Background(), []string{"a", "bad", "c"})
+	if err == nil {
+		l.Release(lockList(got))
+		t.Fatalf("TryAcquire with a failing Redis succeeded with %v", got)
+	}
+	if !errors.Is(err, errInjected) {
+		t.Errorf("TryAcquire error %v does not wrap the Redis failure %v", err, errInjected)
+	}
+	if len(got) != 0 {
+		t.Errorf("failed TryAcquire returned locks %v", got)
+	}
+	assertFree(t, rdb, "after a failed TryAcquire", l.Name("a"), l.Name("bad"), l.Name("c"))
+
+	// Without the failing wallet the same Locker works.
+	l.Release(lockList(mustTryAcquire(t, l, "a", "c")))
 }
 
 // The worker releases what the API took: by name and value, on its own
@@ -161,10 +252,10 @@ func TestReleaseFromAnotherLocker(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := setup(t)
 	rdb2, _ := pgtest.NewRedis(t) // another connection, as another process
-	api := redislock.New(rdb, prefix, 10*time.Second, time.Second)
-	worker := redislock.New(rdb2, prefix, 10*time.Second, time.Second)
+	api := redislock.New(rdb, prefix, 10*time.Second)
+	worker := redislock.New(rdb2, prefix, 10*time.Second)
 
-	locks := mustAcquire(t, api, "from", "to")
+	locks := lockList(mustTryAcquire(t, api, "from", "to"))
 	// The locks travel in the task payload.
 	raw, err := json.Marshal(locks)
 	if err != nil {
@@ -174,85 +265,101 @@ func TestReleaseFromAnotherLocker(t *testing.T) {
 	if err := json.Unmarshal(raw, &carried); err != nil {
 		t.Fatal(err)
 	}
-	worker.Release(carried)
-	for _, lk := range locks {
-		if v := lockValue(t, rdb, lk.Name); v != "" {
-			t.Errorf("%s still held (%q) after the worker released it", lk.Name, v)
-		}
+	if !slices.Equal(carried, locks) {
+		t.Fatalf("locks changed in the payload: %v, want %v", carried, locks)
 	}
-	// A short wait: Acquire must succeed at once, not after a TTL.
-	next := redislock.New(rdb, prefix, 10*time.Second, 50*time.Millisecond)
-	next.Release(mustAcquire(t, next, "to", "from"))
+	worker.Release(carried)
+	assertFree(t, rdb, "after the worker released them", api.Name("from"), api.Name("to"))
+	// Free at once, not after a TTL.
+	next := redislock.New(rdb, prefix, 10*time.Second)
+	next.Release(lockList(mustTryAcquire(t, next, "to", "from")))
 }
 
 func TestReleaseWrongValueKeepsLock(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := setup(t)
-	l := redislock.New(rdb, prefix, 10*time.Second, 100*time.Millisecond)
-	held := mustAcquire(t, l, "w")
+	l := redislock.New(rdb, prefix, 10*time.Second)
+	other := redislock.New(rdb, prefix, 10*time.Second)
+	w := mustTryAcquire(t, l, "w")["w"]
 
 	tests := []struct {
 		name  string
 		locks []wallet.Lock
+		free  []string // wallets the Release must free (taken just before it)
 	}{
-		{"wrong value", []wallet.Lock{{Name: held[0].Name, Value: "not-the-value"}}},
-		{"empty value", []wallet.Lock{{Name: held[0].Name, Value: ""}}},
-		{"stale value of an earlier holder", []wallet.Lock{{Name: held[0].Name, Value: held[0].Value + "x"}}},
-		{"nil", nil},
+		{"wrong value", []wallet.Lock{{Name: w.Name, Value: "not-the-value"}}, nil},
+		{"empty value", []wallet.Lock{{Name: w.Name, Value: ""}}, nil},
+		{"stale value of an earlier holder", []wallet.Lock{{Name: w.Name, Value: w.Value + "x"}}, nil},
+		{"prefix of the value", []wallet.Lock{{Name: w.Name, Value: w.Value[:len(w.Value)-1]}}, nil},
+		{"right value on another wallet's name", []wallet.Lock{{Name: l.Name("v"), Value: w.Value}}, nil},
+		{"nil", nil, nil},
+		{"empty", []wallet.Lock{}, nil},
+		{"wrong value in a batch with a right one", []wallet.Lock{{Name: w.Name, Value: "not-the-value"}}, []string{"x", "y"}},
 	}
 	for _, tt := range tests {
-		l.Release(tt.locks)
-		if got := lockValue(t, rdb, held[0].Name); got != held[0].Value {
-			t.Fatalf("%s: Release freed or changed someone else's lock: %q, want %q", tt.name, got, held[0].Value)
+		locks := slices.Clone(tt.locks)
+		if len(tt.free) > 0 {
+			locks = append(locks, lockList(mustTryAcquire(t, other, tt.free...))...)
 		}
-		if locks, err := l.Acquire(context.Background(), []string{"w"}); wallet.ErrorCode(err) != wallet.EWalletBusy {
-			l.Release(locks)
-			t.Fatalf("%s: Acquire after a foreign Release: %v, want %s", tt.name, err, wallet.EWalletBusy)
+		l.Release(locks)
+		assertHeld(t, rdb, tt.name+": someone else's lock after Release", w)
+		for _, id := range tt.free {
+			assertFree(t, rdb, tt.name+": the batch's right lock after Release", l.Name(id))
+		}
+		got, err := other.TryAcquire(context.Background(), []string{"w"})
+		if err != nil || len(got) != 0 {
+			other.Release(lockList(got))
+			t.Fatalf("%s: TryAcquire after a foreign Release: %v, %v; want nothing and no error", tt.name, got, err)
 		}
 	}
-	l.Release(held)
-	if v := lockValue(t, rdb, held[0].Name); v != "" {
-		t.Errorf("the right value did not release the lock: %q", v)
-	}
+	l.Release([]wallet.Lock{w})
+	assertFree(t, rdb, "after Release with the right value", w.Name)
 }
 
 func TestLockExpiresAfterTTL(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := setup(t)
+	// Short, but not shorter: redsync bounds each SETNX to 5% of the TTL,
+	// and 100ms would leave Redis only 5ms under -race.
 	const ttl = 300 * time.Millisecond
-	l := redislock.New(rdb, prefix, ttl, 50*time.Millisecond)
-	held := mustAcquire(t, l, "w")
+	l := redislock.New(rdb, prefix, ttl)
+	other := redislock.New(rdb, prefix, 10*time.Second)
+	held := mustTryAcquire(t, l, "w")["w"]
 
-	pttl, err := rdb.PTTL(context.Background(), held[0].Name).Result()
+	pttl, err := rdb.PTTL(context.Background(), held.Name).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if pttl <= 0 || pttl > ttl {
 		t.Errorf("lock key has PTTL %v, want within (0, %v]", pttl, ttl)
 	}
-	if locks, err := l.Acquire(context.Background(), []string{"w"}); wallet.ErrorCode(err) != wallet.EWalletBusy {
-		l.Release(locks)
-		t.Fatalf("Acquire before the TTL ran out: %v, want %s", err, wallet.EWalletBusy)
+	if got, err := other.TryAcquire(context.Background(), []string{"w"}); err != nil || len(got) != 0 {
+		other.Release(lockList(got))
+		t.Fatalf("TryAcquire before the TTL ran out: %v, %v; want nothing and no error", got, err)
 	}
 
-	time.Sleep(ttl + 100*time.Millisecond)
-	if v := lockValue(t, rdb, held[0].Name); v != "" {
-		t.Fatalf("lock still held (%q) after its TTL", v)
+	// Wait for Redis to expire the key; the deadline is only a bound on a
+	// broken expiry, far above the TTL.
+	for deadline := time.Now().Add(10 * time.Second); lockValue(t, rdb, held.Name) != ""; {
+		if time.Now().After(deadline) {
+			t.Fatalf("lock %s still held long after its TTL %v", held.Name, ttl)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	next := mustAcquire(t, l, "w")
-	if next[0].Value == held[0].Value {
-		t.Errorf("new lock reuses the expired lock's value %q", next[0].Value)
+	next := mustTryAcquire(t, other, "w")["w"]
+	if next.Value == held.Value {
+		t.Errorf("new lock reuses the expired lock's value %q", next.Value)
 	}
-	// The expired holder's late Release must not free the new lock.
-	l.Release(held)
-	if got := lockValue(t, rdb, next[0].Name); got != next[0].Value {
-		t.Errorf("late Release of an expired lock freed its successor: %q, want %q", got, next[0].Value)
-	}
-	l.Release(next)
+	// The expired holder's late Release is harmless and must not free the
+	// new lock.
+	l.Release([]wallet.Lock{held})
+	assertHeld(t, rdb, "late Release of an expired lock", next)
+	other.Release([]wallet.Lock{next})
+	assertFree(t, rdb, "after the successor's Release", next.Name)
 }
 
-// Many holders of one hot wallet, from several Lockers: each gets it in
-// turn and no two hold it at once.
+// Many goroutines on several Lockers keep trying one hot wallet: whoever
+// gets it is alone in the critical section.
 func TestMutualExclusion(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := setup(t)
@@ -262,26 +369,38 @@ func TestMutualExclusion(t *testing.T) {
 	)
 	lockers := make([]*redislock.Locker, 3)
 	for i := range lockers {
-		lockers[i] = redislock.New(rdb, prefix, 10*time.Second, 10*time.Second)
+		lockers[i] = redislock.New(rdb, prefix, 10*time.Second)
 	}
 
 	var (
 		holders  atomic.Int32
 		overlaps atomic.Int32
+		entries  atomic.Int64
+		misses   atomic.Int64
 		counter  atomic.Int64 // read and written separately, so only the lock keeps it exact
 		wg       sync.WaitGroup
-		errs     = make(chan error, workers*rounds)
+		errs     = make(chan error, workers)
 	)
+	// Only a bound in case the lock never frees; not asserted on.
+	stop := time.Now().Add(30 * time.Second)
 	for g := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			l := lockers[g%len(lockers)]
-			for range rounds {
-				locks, err := l.Acquire(context.Background(), []string{"hot"})
+			for done := 0; done < rounds && time.Now().Before(stop); {
+				held, err := l.TryAcquire(context.Background(), []string{"hot", "hot"})
 				if err != nil {
 					errs <- err
 					return
+				}
+				lk, ok := held["hot"]
+				if !ok {
+					if len(held) != 0 {
+						errs <- fmt.Errorf("TryAcquire(hot) got %v without hot", held)
+						return
+					}
+					misses.Add(1)
+					time.Sleep(100 * time.Microsecond)
+					continue
 				}
 				if holders.Add(1) != 1 {
 					overlaps.Add(1)
@@ -290,21 +409,29 @@ func TestMutualExclusion(t *testing.T) {
 				time.Sleep(200 * time.Microsecond) // widen the window for a lost update
 				counter.Store(v + 1)
 				holders.Add(-1)
-				l.Release(locks)
+				entries.Add(1)
+				done++
+				l.Release([]wallet.Lock{lk})
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Errorf("Acquire under contention: %v", err)
+		t.Errorf("TryAcquire under contention: %v", err)
 	}
-	if n := overlaps.Load(); n != 0 {
-		t.Errorf("%d times two goroutines held the lock at once", n)
+	n := entries.Load()
+	if n == 0 {
+		t.Fatalf("no goroutine ever got the hot wallet (%d misses)", misses.Load())
 	}
-	if got, want := counter.Load(), int64(workers*rounds); got != want {
-		t.Errorf("counter = %d after %d locked increments: updates were lost", got, want)
+	if o := overlaps.Load(); o != 0 {
+		t.Errorf("%d times two goroutines held the lock at once", o)
 	}
+	if got := counter.Load(); got != n {
+		t.Errorf("counter = %d after %d locked increments: updates were lost", got, n)
+	}
+	assertFree(t, rdb, "after every holder released it", lockers[0].Name("hot"))
+	t.Logf("%d entries, %d misses", n, misses.Load())
 }
 
 // Release takes no context: a request whose context is already cancelled
@@ -312,34 +439,119 @@ func TestMutualExclusion(t *testing.T) {
 func TestReleaseAfterRequestCancelled(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := setup(t)
-	l := redislock.New(rdb, prefix, 10*time.Second, time.Second)
+	l := redislock.New(rdb, prefix, 10*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
-	locks, err := l.Acquire(ctx, []string{"a", "b"})
+	held, err := l.TryAcquire(ctx, []string{"a", "b"})
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
+	if len(held) != 2 {
+		cancel()
+		l.Release(lockList(held))
+		t.Fatalf("TryAcquire(a, b) on free wallets got %v", held)
+	}
 	cancel()
-	l.Release(locks)
-	for _, lk := range locks {
-		if v := lockValue(t, rdb, lk.Name); v != "" {
-			t.Errorf("%s still held (%q) after Release with the request cancelled", lk.Name, v)
+	l.Release(lockList(held))
+	assertFree(t, rdb, "after Release with the request cancelled", l.Name("a"), l.Name("b"))
+	l.Release(lockList(mustTryAcquire(t, l, "a", "b")))
+}
+
+// A TryAcquire whose context is already done takes nothing.
+func TestTryAcquireCancelledContext(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := setup(t)
+	l := redislock.New(rdb, prefix, 10*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	held, err := l.TryAcquire(ctx, []string{"a", "b"})
+	if len(held) != 0 {
+		l.Release(lockList(held))
+		t.Fatalf("TryAcquire with a cancelled context got %v (err %v)", held, err)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("TryAcquire with a cancelled context: %v, want context.Canceled or nothing", err)
+	}
+	assertFree(t, rdb, "after TryAcquire with a cancelled context", l.Name("a"), l.Name("b"))
+	// The wallets really are free.
+	l.Release(lockList(mustTryAcquire(t, l, "a", "b")))
+}
+
+// scriptCounter counts the commands a client sent that succeeded, by name.
+type scriptCounter struct {
+	mu    sync.Mutex
+	count map[string]int
+}
+
+func (*scriptCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *scriptCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if err == nil || errors.Is(err, redis.Nil) {
+			c.mu.Lock()
+			c.count[strings.ToLower(cmd.Name())]++
+			c.mu.Unlock()
 		}
+		return err
 	}
 }
 
-// An Acquire whose context is already done takes nothing.
-func TestAcquireCancelledContext(t *testing.T) {
+func (c *scriptCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.mu.Lock()
+		c.count["pipeline"]++
+		c.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+// A worker releases a big batch's locks with one script call.
+func TestReleaseManyLocksInOneCall(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := setup(t)
-	l := redislock.New(rdb, prefix, 10*time.Second, time.Second)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	locks, err := l.Acquire(ctx, []string{"a"})
-	if err == nil {
-		l.Release(locks)
-		t.Fatalf("Acquire with a cancelled context succeeded: %v", locks)
+	workerRDB, _ := pgtest.NewRedis(t)
+	counter := &scriptCounter{count: map[string]int{}}
+	workerRDB.AddHook(counter)
+	api := redislock.New(rdb, prefix, 10*time.Second)
+	worker := redislock.New(workerRDB, prefix, 10*time.Second)
+
+	const n = 300
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("w%03d", i)
 	}
-	if v := lockValue(t, rdb, l.Name("a")); v != "" {
-		t.Errorf("Acquire with a cancelled context left %s held (%q)", l.Name("a"), v)
+	held := mustTryAcquireChunked(t, api, ids)
+	if len(held) != n {
+		t.Fatalf("TryAcquire of %d free wallets got %d", n, len(held))
 	}
+	locks := lockList(held)
+	assertHeld(t, rdb, "before the batch Release", locks...)
+
+	worker.Release(locks)
+	for _, id := range ids {
+		assertFree(t, rdb, "after the batch Release", api.Name(id))
+	}
+	counter.mu.Lock()
+	got := maps.Clone(counter.count)
+	counter.mu.Unlock()
+	if scripts := got["evalsha"] + got["eval"]; scripts != 1 || len(got) != 1 {
+		t.Errorf("Release of %d locks sent %v, want one script call", n, got)
+	}
+
+	// All of them can be taken again.
+	api.Release(lockList(mustTryAcquireChunked(t, api, ids)))
+}
+
+// mustTryAcquireChunked takes many free wallets' locks a few at a time.
+// TryAcquire runs one SETNX per wallet at once, each bounded by redsync to
+// 5% of the TTL; hundreds at once can outwait that bound on a loaded
+// machine (-race, parallel tests) and fail with a deadline error.
+func mustTryAcquireChunked(t *testing.T, l *redislock.Locker, ids []string) map[string]wallet.Lock {
+	t.Helper()
+	held := map[string]wallet.Lock{}
+	for chunk := range slices.Chunk(ids, 20) {
+		maps.Copy(held, mustTryAcquire(t, l, chunk...))
+	}
+	return held
 }

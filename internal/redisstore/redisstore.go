@@ -121,12 +121,19 @@ func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool,
 	return s.rdb.SetNX(ctx, s.prefix+"claim:"+key, "1", ttl).Result()
 }
 
-// Unclaim ends a claim, with a fresh context so a cancelled request does
-// not leave it behind.
-func (s *Store) Unclaim(key string) {
+// Unclaim ends claims, all in one command, with a fresh context so a
+// cancelled request does not leave them behind.
+func (s *Store) Unclaim(keys ...string) {
+	if len(keys) == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_ = s.rdb.Del(ctx, s.prefix+"claim:"+key).Err()
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = s.prefix + "claim:" + k
+	}
+	_ = s.rdb.Del(ctx, names...).Err()
 }
 
 // resultsChannel is where workers announce final operations.

@@ -158,8 +158,18 @@ type Requeued struct {
 	// Active is set when the task is in a worker's hands, or was when that
 	// worker died (the queue gives it back only after a lease runs out).
 	// Locks are the wallet locks the task carries.
-	Active bool
-	Locks  []Lock
+	// OperationIDs are all the operations that task applies (a task
+	// accepted as a group carries several).
+	Active       bool
+	Locks        []Lock
+	OperationIDs []string
+}
+
+// NewOperation is an operation to store as pending, with the caller's
+// idempotency key when there is one.
+type NewOperation struct {
+	Op  Operation
+	Key *IdempotencyKey
 }
 
 // IdempotencyKey scopes a client-chosen key to the caller and remembers a
@@ -191,6 +201,15 @@ type Store interface {
 	// the earlier operation and replayed=true, or EIdempotencyKeyReused when
 	// the request hash differs.
 	CreateOperation(ctx context.Context, op Operation, key *IdempotencyKey) (stored Operation, replayed bool, err error)
+	// CreateOperations stores many pending operations, each with its
+	// idempotency record when Key is set, in one commit. It returns one
+	// operation per entry, in order, with its id and creation time; an
+	// entry whose key was used before is not stored and comes back with
+	// an empty ID, for the caller to look the key up.
+	CreateOperations(ctx context.Context, batch []NewOperation) ([]Operation, error)
+	// AvailableBalances returns the available balance (balance less
+	// pending outgoing operations) of each user wallet named that exists.
+	AvailableBalances(ctx context.Context, walletIDs []string) (map[string]Amount, error)
 	// LookupIdempotencyKey returns the operation a key created, or
 	// EOperationNotFound when the key is unused.
 	LookupIdempotencyKey(ctx context.Context, userID, key string) (IdempotencyKey, Operation, error)

@@ -1,0 +1,441 @@
+package ledger
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/walletd/wallet/internal/wallet"
+)
+
+// An operation is accepted in groups: the API collects the requests that
+// arrive while it works, takes the wallet locks they need together,
+// checks their balances with one query, stores them with one insert (one
+// commit) and enqueues one task for the group, whose worker commits the
+// group in one transaction and then releases the locks. Requests for a
+// wallet whose lock is held wait in the acceptor and join the next group
+// that gets it, which is what keeps one hot wallet fast: its requests
+// share each lock cycle instead of taking turns.
+
+// pendingAccept is one request waiting to be accepted.
+type pendingAccept struct {
+	ctx context.Context
+	op  wallet.Operation
+	key *wallet.IdempotencyKey
+	// claim is the key's idempotency claim; the group ends the claims of
+	// its requests together once they are stored.
+	claim string
+	// wallets are the user wallets to lock; debit is set when op's
+	// source must have the funds available.
+	wallets  []string
+	debit    bool
+	start    time.Time
+	deadline time.Time
+	// busy is a wallet whose lock was taken at the last try.
+	busy string
+	// tried is set once the locks were tried: a request always gets one
+	// try, however short its wait.
+	tried bool
+	done  chan acceptResult
+}
+
+// acceptResult answers a pendingAccept. op.ID is empty when the request's
+// idempotency key was used before (the caller replays it); available is
+// set with EInsufficientFunds; unclaimed says the claim was ended.
+type acceptResult struct {
+	op        wallet.Operation
+	available wallet.Amount
+	unclaimed bool
+	err       error
+}
+
+// acceptor is the API process's accepting loop (see StartAcceptor).
+type acceptor struct {
+	reqs chan *pendingAccept
+	// quit is closed when the acceptor stops; requests sent after that
+	// are answered at once.
+	quit chan struct{}
+	max  int
+	// sem bounds the groups being stored at once.
+	sem chan struct{}
+	wg  sync.WaitGroup
+	// hot holds the wallets whose lock was taken at the last round, so
+	// the next round tries those first and skips the rest of what is
+	// blocked.
+	hot map[string]bool
+}
+
+// errShuttingDown answers requests that reach an acceptor that stopped.
+var errShuttingDown = wallet.Errorf(wallet.EWalletBusy, "the service is shutting down; retry shortly")
+
+// retryDelay is the acceptor's short jittered wait before it tries the
+// locks it did not get again: redsync's default (50-250 ms) would starve
+// a hot wallet's waiters.
+func retryDelay() time.Duration { return time.Duration(1000+rand.IntN(4000)) * time.Microsecond }
+
+// StartAcceptor makes Submit accept through one loop that groups requests,
+// at most max to a group, with at most committers groups being stored at
+// once. Call it before the first Submit; without it each Submit is a
+// group of one. The returned stop ends the loop once in-flight groups are
+// stored; call it after the HTTP server stopped taking requests.
+func (s *Service) StartAcceptor(committers, max int) (stop func()) {
+	a := &acceptor{
+		reqs: make(chan *pendingAccept, max),
+		quit: make(chan struct{}),
+		max:  max,
+		sem:  make(chan struct{}, committers),
+		hot:  map[string]bool{},
+	}
+	s.acceptor = a
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.acceptLoop(ctx, a)
+		close(a.quit)
+		// A request sent while the loop was ending is answered too.
+		go func() {
+			for p := range a.reqs {
+				p.done <- acceptResult{err: errShuttingDown}
+			}
+		}()
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			a.wg.Wait()
+		})
+	}
+}
+
+// accept hands p to the acceptor and waits for its answer, which always
+// comes: by LOCK_WAIT at the latest for the locks, then after the store.
+func (s *Service) accept(p *pendingAccept) acceptResult {
+	if a := s.acceptor; a != nil {
+		select {
+		case a.reqs <- p:
+			return <-p.done
+		case <-a.quit:
+			return acceptResult{err: errShuttingDown}
+		}
+	}
+	for {
+		group, held, retry := s.lockRound(context.Background(), []*pendingAccept{p}, nil)
+		if len(group) > 0 {
+			s.storeGroup(group, held)
+			break
+		}
+		if len(retry) == 0 {
+			break // answered
+		}
+		time.Sleep(retryDelay())
+	}
+	return <-p.done
+}
+
+func (s *Service) acceptLoop(ctx context.Context, a *acceptor) {
+	var waiting []*pendingAccept
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if len(waiting) == 0 {
+			select {
+			case p := <-a.reqs:
+				waiting = append(waiting, p)
+			case <-ctx.Done():
+				return
+			}
+		} else {
+			// Some wallets were busy: try again shortly, or at once when
+			// new requests come.
+			timer.Reset(retryDelay())
+			select {
+			case p := <-a.reqs:
+				waiting = append(waiting, p)
+			case <-timer.C:
+			case <-ctx.Done():
+				for _, p := range waiting {
+					p.done <- acceptResult{err: errShuttingDown}
+				}
+				return
+			}
+			timer.Stop()
+		}
+	drain:
+		for len(waiting) < a.max {
+			select {
+			case p := <-a.reqs:
+				waiting = append(waiting, p)
+			default:
+				break drain
+			}
+		}
+		round := waiting
+		if len(round) > a.max {
+			round = round[:a.max]
+		}
+		rest := waiting[len(round):]
+		// The round runs to its end even when the acceptor is stopping,
+		// so no request is answered with a cancelled lock try.
+		group, held, retry := s.lockRound(context.WithoutCancel(ctx), round, a.hot)
+		waiting = append(retry, rest...)
+		if len(group) > 0 {
+			a.sem <- struct{}{}
+			a.wg.Go(func() {
+				defer func() { <-a.sem }()
+				s.storeGroup(group, held)
+			})
+		}
+	}
+}
+
+// lockRound tries once, without waiting, the locks that the requests in
+// round need, and returns the group of requests that got all of theirs,
+// the locks held for the group by wallet id, and the requests to retry.
+// It answers requests whose wait ran out (EWalletBusy) or whose caller
+// left. A lock is never waited for while others are held, so two
+// acceptors cannot deadlock. With hot set, wallets whose lock was taken
+// last time are tried first, and the other locks of requests blocked on
+// them are not tried at all.
+func (s *Service) lockRound(ctx context.Context, round []*pendingAccept, hot map[string]bool) (group []*pendingAccept, held map[string]wallet.Lock, retry []*pendingAccept) {
+	now := s.now()
+	live := round[:0:0]
+	for _, p := range round {
+		switch {
+		case p.ctx.Err() != nil:
+			p.done <- acceptResult{err: p.ctx.Err()}
+		case p.tried && now.After(p.deadline):
+			s.observeLockWait(now.Sub(p.start), true)
+			p.done <- acceptResult{err: wallet.Errorf(wallet.EWalletBusy, "wallet %s is busy with other operations; retry shortly", p.busy)}
+		default:
+			live = append(live, p)
+		}
+	}
+	if len(live) == 0 {
+		return nil, nil, nil
+	}
+
+	held = map[string]wallet.Lock{}
+	try := func(ids []string) error {
+		if len(ids) == 0 {
+			return nil
+		}
+		got, err := s.Locker.TryAcquire(ctx, ids)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if lk, ok := got[id]; ok {
+				held[id] = lk
+				delete(hot, id)
+			} else if hot != nil {
+				hot[id] = true
+			}
+		}
+		return nil
+	}
+	tried := map[string]bool{}
+	var first []string
+	for _, p := range live {
+		for _, w := range p.wallets {
+			if hot[w] && !tried[w] {
+				tried[w] = true
+				first = append(first, w)
+			}
+		}
+	}
+	clear(hot) // what was taken last round is in tried now
+	err := try(first)
+	var then []string
+	if err == nil {
+		for _, p := range live {
+			if !p.blockedBy(tried, held) {
+				for _, w := range p.wallets {
+					if !tried[w] {
+						tried[w] = true
+						then = append(then, w)
+					}
+				}
+			}
+		}
+		err = try(then)
+	}
+	if err != nil {
+		s.Locker.Release(lockList(held, nil))
+		for _, p := range live {
+			p.done <- acceptResult{err: err}
+		}
+		return nil, nil, nil
+	}
+
+	used := map[string]bool{}
+	for _, p := range live {
+		p.tried = true
+		if w, ok := p.missing(held); ok {
+			p.busy = w
+			retry = append(retry, p)
+			continue
+		}
+		s.observeLockWait(now.Sub(p.start), false)
+		group = append(group, p)
+		for _, w := range p.wallets {
+			used[w] = true
+		}
+	}
+	var unused []wallet.Lock
+	for w, lk := range held {
+		if !used[w] {
+			unused = append(unused, lk)
+			delete(held, w)
+		}
+	}
+	s.Locker.Release(unused)
+	return group, held, retry
+}
+
+// blockedBy reports whether a lock of p's was tried and not got.
+func (p *pendingAccept) blockedBy(tried map[string]bool, held map[string]wallet.Lock) bool {
+	for _, w := range p.wallets {
+		if _, ok := held[w]; tried[w] && !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// missing returns a wallet whose lock p needs and is not held.
+func (p *pendingAccept) missing(held map[string]wallet.Lock) (string, bool) {
+	for _, w := range p.wallets {
+		if _, ok := held[w]; !ok {
+			return w, true
+		}
+	}
+	return "", false
+}
+
+// lockList returns the locks of held for the given wallets (all if nil).
+func lockList(held map[string]wallet.Lock, wallets map[string]bool) []wallet.Lock {
+	var out []wallet.Lock
+	for w, lk := range held {
+		if wallets == nil || wallets[w] {
+			out = append(out, lk)
+		}
+	}
+	return out
+}
+
+// storeGroup accepts a group whose locks are held: it checks the funds of
+// the wallets it debits in one query, deciding in arrival order, stores
+// the operations that pass with one insert, releases the locks no stored
+// operation needs, enqueues one task with the rest, and answers every
+// request. It runs detached from the requests: once a group is being
+// stored, a client that leaves does not stop it.
+func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock) {
+	ctx := context.Background()
+	fail := func(err error) {
+		s.Locker.Release(lockList(held, nil))
+		for _, p := range group {
+			p.done <- acceptResult{err: err}
+		}
+	}
+
+	var debits []string
+	for _, p := range group {
+		if p.debit {
+			debits = append(debits, p.op.FromWalletID)
+		}
+	}
+	var avail map[string]wallet.Amount
+	if len(debits) > 0 {
+		var err error
+		if avail, err = s.Store.AvailableBalances(ctx, debits); err != nil {
+			fail(err)
+			return
+		}
+	}
+	results := make([]acceptResult, len(group))
+	var batch []wallet.NewOperation
+	var index []int
+	for i, p := range group {
+		if p.debit {
+			a := avail[p.op.FromWalletID]
+			if a < p.op.Amount {
+				results[i] = acceptResult{available: a, err: wallet.Errorf(wallet.EInsufficientFunds, "insufficient funds")}
+				continue
+			}
+			avail[p.op.FromWalletID] = a - p.op.Amount
+		}
+		batch = append(batch, wallet.NewOperation{Op: p.op, Key: p.key})
+		index = append(index, i)
+	}
+
+	var ids []string
+	needed := map[string]bool{}
+	if len(batch) > 0 {
+		if s.Observer != nil {
+			s.Observer.Batch("accept", len(batch))
+		}
+		stored, err := s.Store.CreateOperations(ctx, batch)
+		if err != nil {
+			fail(err)
+			return
+		}
+		for j, op := range stored {
+			p := group[index[j]]
+			results[index[j]] = acceptResult{op: op}
+			if op.ID == "" {
+				continue // its key was used before: the caller replays it
+			}
+			ids = append(ids, op.ID)
+			for _, w := range p.wallets {
+				needed[w] = true
+			}
+		}
+	}
+	// Stored, the keys answer duplicates from Postgres: end the claims
+	// of the stored requests in one command.
+	var claims []string
+	for i, p := range group {
+		if p.claim != "" && results[i].err == nil {
+			claims = append(claims, p.claim)
+			results[i].unclaimed = true
+		}
+	}
+	s.Claims.Unclaim(claims...)
+	s.Locker.Release(lockList(held, invert(held, needed)))
+	if len(ids) > 0 {
+		// The operations are durable now. If the enqueue fails, the
+		// sweeper enqueues them later; release the locks so the wallets
+		// stay usable.
+		locks := lockList(held, needed)
+		if err := s.Queue.EnqueueApply(ctx, ids, locks); err != nil {
+			s.Log.Warn("enqueue failed; the sweeper will retry", slog.String("operation_id", ids[0]),
+				slog.Int("operations", len(ids)), slog.Any("error", err))
+			s.Locker.Release(locks)
+		}
+	}
+	for i, p := range group {
+		p.done <- results[i]
+	}
+}
+
+// invert returns the wallets of held that are not in set.
+func invert(held map[string]wallet.Lock, set map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	for w := range held {
+		if !set[w] {
+			out[w] = true
+		}
+	}
+	return out
+}
+
+func (s *Service) observeLockWait(d time.Duration, busy bool) {
+	if s.Observer != nil {
+		s.Observer.LockWait(d, busy)
+	}
+}
