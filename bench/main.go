@@ -160,6 +160,12 @@ func runOnce(ctx context.Context, cfg Config, spec runSpec, u *ui) RunResult {
 	u.logf("run %s: setting up %d wallets", spec.Scenario, spec.Wallets)
 	pop, err := setup(ctx, c, cfg, spec, runID, u)
 	r.SetupS = time.Since(start).Seconds()
+	if err == nil && svc.DatabaseURL != "" {
+		// A database made a minute ago has not been analyzed yet, and its
+		// planner, believing the tables tiny, scans them; a settled
+		// deployment's autovacuum has analyzed them.
+		err = analyze(ctx, svc.DatabaseURL)
+	}
 	if err != nil {
 		r.Error = "setup: " + err.Error()
 	} else {

@@ -413,3 +413,15 @@ func tail(path string, n int) string {
 	}
 	return strings.TrimRight(string(bytes.Join(lines, []byte("\n"))), "\n")
 }
+
+// analyze updates the planner's statistics of a started service's
+// database, as autovacuum does on its own after a while.
+func analyze(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	_, err = conn.Exec(ctx, "ANALYZE")
+	return err
+}

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/go-redsync/redsync/v4"
-	"github.com/go-redsync/redsync/v4/redis/goredis/v9"
 	goredislib "github.com/redis/go-redis/v9"
 
+	"github.com/walletd/wallet/internal/redispipe"
 	"github.com/walletd/wallet/internal/wallet"
 )
 
@@ -29,14 +29,15 @@ type Locker struct {
 // New returns a Locker whose locks expire after ttl unless released. Keys
 // live in the client's database.
 func New(client goredislib.UniversalClient, prefix string, ttl time.Duration) *Locker {
-	return &Locker{rs: redsync.New(goredis.NewPool(client)), client: client, prefix: prefix, ttl: ttl}
+	return &Locker{rs: redsync.New(newPipelinedPool(client)), client: client, prefix: prefix, ttl: ttl}
 }
 
 // Name returns the lock name of a wallet.
 func (l *Locker) Name(walletID string) string { return l.prefix + "lock:wallet:" + walletID }
 
-// maxConcurrentTries bounds the lock tries one TryAcquire has in flight.
-const maxConcurrentTries = 32
+// maxConcurrentTries bounds the lock tries one TryAcquire has in flight;
+// tries in flight together share a pipeline (pipeline.go).
+const maxConcurrentTries = redispipe.Max
 
 // TryAcquire tries each wallet's lock once, all at the same time, and
 // returns the locks it got, by wallet id. It never waits for a held lock,
@@ -52,8 +53,8 @@ func (l *Locker) TryAcquire(ctx context.Context, walletIDs []string) (map[string
 	got := make([]wallet.Lock, len(ids))
 	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
-	// Bounded, so that a large group does not queue for the connection
-	// pool past redsync's per-try timeout (5% of the TTL).
+	// Bounded, so that a large group does not queue past redsync's
+	// per-try timeout (5% of the TTL).
 	sem := make(chan struct{}, maxConcurrentTries)
 	for i, id := range ids {
 		sem <- struct{}{}

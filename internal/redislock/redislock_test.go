@@ -216,8 +216,23 @@ func (h failingSet) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
-func (failingSet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
+// ProcessPipelineHook fails the pipelined SETs of bad (lock tries are
+// pipelined) and sends the rest.
+func (h failingSet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		var pass []redis.Cmder
+		for _, cmd := range cmds {
+			if args := cmd.Args(); strings.EqualFold(cmd.Name(), "set") && len(args) > 1 && args[1] == h.bad {
+				cmd.SetErr(errInjected)
+				continue
+			}
+			pass = append(pass, cmd)
+		}
+		if len(pass) == 0 {
+			return errInjected
+		}
+		return next(ctx, pass)
+	}
 }
 
 // When Redis fails for one wallet, TryAcquire reports the error and gives

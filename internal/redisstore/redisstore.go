@@ -20,18 +20,22 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/walletd/wallet/internal/redispipe"
 	"github.com/walletd/wallet/internal/wallet"
 )
 
-// Store wraps one go-redis client.
+// Store wraps one go-redis client. The commands every API request sends
+// (the session read, the idempotency claim) go through a pipeline that
+// concurrent requests share.
 type Store struct {
 	rdb    redis.UniversalClient
+	pipe   *redispipe.Pipe
 	prefix string
 }
 
 // New returns a Store whose keys and channels start with prefix.
 func New(rdb redis.UniversalClient, prefix string) *Store {
-	return &Store{rdb: rdb, prefix: prefix + ":"}
+	return &Store{rdb: rdb, pipe: redispipe.New(rdb), prefix: prefix + ":"}
 }
 
 // Client exposes the Redis client for health checks.
@@ -67,7 +71,12 @@ func (s *Store) Session(ctx context.Context, token string) (wallet.Session, erro
 	if token == "" || len(token) > 128 {
 		return wallet.Session{}, wallet.Errorf(wallet.EUnauthorized, "session is missing or expired")
 	}
-	v, err := s.rdb.Get(ctx, s.sessionKey(token)).Result()
+	var cmd *redis.StringCmd
+	err := s.pipe.Do(ctx, func(p redis.Pipeliner) { cmd = p.Get(ctx, s.sessionKey(token)) })
+	var v string
+	if err == nil {
+		v, err = cmd.Result()
+	}
 	if errors.Is(err, redis.Nil) {
 		return wallet.Session{}, wallet.Errorf(wallet.EUnauthorized, "session is missing or expired")
 	}
@@ -118,7 +127,11 @@ func (s *Store) ResetFailures(ctx context.Context, key string) error {
 // caller got it. It is an early answer for concurrent duplicates only:
 // Postgres's unique key decides.
 func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	return s.rdb.SetNX(ctx, s.prefix+"claim:"+key, "1", ttl).Result()
+	var cmd *redis.BoolCmd
+	if err := s.pipe.Do(ctx, func(p redis.Pipeliner) { cmd = p.SetNX(ctx, s.prefix+"claim:"+key, "1", ttl) }); err != nil {
+		return false, err
+	}
+	return cmd.Result()
 }
 
 // Unclaim ends claims, all in one command, with a fresh context so a
