@@ -73,7 +73,7 @@ var errShuttingDown = wallet.Errorf(wallet.EWalletBusy, "the service is shutting
 // retryDelay is the acceptor's short jittered wait before it tries the
 // locks it did not get again: redsync's default (50-250 ms) would starve
 // a hot wallet's waiters.
-func retryDelay() time.Duration { return time.Duration(1000+rand.IntN(4000)) * time.Microsecond }
+func retryDelay() time.Duration { return time.Duration(500+rand.IntN(1500)) * time.Microsecond }
 
 // StartAcceptor makes Submit accept through one loop that groups requests,
 // at most max to a group, with at most committers groups being stored at

@@ -2,6 +2,7 @@ package redislock
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	redsyncredis "github.com/go-redsync/redsync/v4/redis"
@@ -54,4 +55,23 @@ func (c *pipelinedConn) SetNX(name, value string, expiry time.Duration) (bool, e
 		return false, err
 	}
 	return cmd.Result()
+}
+
+// Eval implements redsync's Conn through the pipeline too: redsync
+// releases a failed try's lock with its delete script, which on a hot
+// wallet is every try but one.
+func (c *pipelinedConn) Eval(script *redsyncredis.Script, keysAndArgs ...any) (any, error) {
+	keys := make([]string, script.KeyCount)
+	for i := range keys {
+		keys[i] = keysAndArgs[i].(string)
+	}
+	var cmd *goredislib.Cmd
+	if err := c.pipe.Do(c.ctx, func(p goredislib.Pipeliner) { cmd = p.Eval(c.ctx, script.Src, keys, keysAndArgs[script.KeyCount:]...) }); err != nil {
+		return nil, err
+	}
+	v, err := cmd.Result()
+	if errors.Is(err, goredislib.Nil) {
+		return nil, nil
+	}
+	return v, err
 }
