@@ -181,7 +181,7 @@ func (s *Service) acceptLoop(ctx context.Context, a *acceptor) {
 		rest := waiting[len(round):]
 		// The round runs to its end even when the acceptor is stopping,
 		// so no request is answered with a cancelled lock try.
-		group, held, retry := s.lockRound(context.WithoutCancel(ctx), round, a.hot)
+		group, held, retry := s.lockRound(context.Background(), round, a.hot)
 		waiting = append(retry, rest...)
 		if len(group) > 0 {
 			a.sem <- struct{}{}
@@ -265,7 +265,7 @@ func (s *Service) lockRound(ctx context.Context, round []*pendingAccept, hot map
 		err = try(then)
 	}
 	if err != nil {
-		s.Locker.Release(lockList(held, nil))
+		s.Locker.Release(lockList(held))
 		for _, p := range live {
 			p.done <- acceptResult{err: err}
 		}
@@ -317,13 +317,11 @@ func (p *pendingAccept) missing(held map[string]wallet.Lock) (string, bool) {
 	return "", false
 }
 
-// lockList returns the locks of held for the given wallets (all if nil).
-func lockList(held map[string]wallet.Lock, wallets map[string]bool) []wallet.Lock {
-	var out []wallet.Lock
-	for w, lk := range held {
-		if wallets == nil || wallets[w] {
-			out = append(out, lk)
-		}
+// lockList returns the locks of held.
+func lockList(held map[string]wallet.Lock) []wallet.Lock {
+	out := make([]wallet.Lock, 0, len(held))
+	for _, lk := range held {
+		out = append(out, lk)
 	}
 	return out
 }
@@ -337,7 +335,7 @@ func lockList(held map[string]wallet.Lock, wallets map[string]bool) []wallet.Loc
 func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock) {
 	ctx := context.Background()
 	fail := func(err error) {
-		s.Locker.Release(lockList(held, nil))
+		s.Locker.Release(lockList(held))
 		for _, p := range group {
 			p.done <- acceptResult{err: err}
 		}
@@ -406,12 +404,19 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 		}
 	}
 	s.Claims.Unclaim(claims...)
-	s.Locker.Release(lockList(held, invert(held, needed)))
+	var locks, unneeded []wallet.Lock
+	for w, lk := range held {
+		if needed[w] {
+			locks = append(locks, lk)
+		} else {
+			unneeded = append(unneeded, lk)
+		}
+	}
+	s.Locker.Release(unneeded)
 	if len(ids) > 0 {
 		// The operations are durable now. If the enqueue fails, the
 		// sweeper enqueues them later; release the locks so the wallets
 		// stay usable.
-		locks := lockList(held, needed)
 		if err := s.Queue.EnqueueApply(ctx, ids, locks); err != nil {
 			s.Log.Warn("enqueue failed; the sweeper will retry", slog.String("operation_id", ids[0]),
 				slog.Int("operations", len(ids)), slog.Any("error", err))
@@ -421,17 +426,6 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 	for i, p := range group {
 		p.done <- results[i]
 	}
-}
-
-// invert returns the wallets of held that are not in set.
-func invert(held map[string]wallet.Lock, set map[string]bool) map[string]bool {
-	out := map[string]bool{}
-	for w := range held {
-		if !set[w] {
-			out[w] = true
-		}
-	}
-	return out
 }
 
 func (s *Service) observeLockWait(d time.Duration, busy bool) {

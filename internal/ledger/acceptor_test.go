@@ -884,3 +884,45 @@ func TestAcceptorStopAnswersWaiting(t *testing.T) {
 		t.Fatal("the payee's lock was left held")
 	}
 }
+
+// A used key is not looked up before the insert, so its replays take the
+// accept path; whatever that path would refuse, a replay is answered as
+// one (API.md: the same key and body return the same operation; another
+// body is idempotency_key_reused).
+func TestReplayIsNeverRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 2*time.Second)
+	e.startAcceptor(t, 1, 16)
+	e.startWorker(t, 1)
+	payer, _ := e.user(t, 1000)
+	_, to := e.user(t, 0)
+	ctx := context.Background()
+
+	first, err := e.transfer(ctx, payer, to, 1000, "all-of-it")
+	if err != nil {
+		t.Fatalf("first transfer: %v", err)
+	}
+	e.waitApplied(t)
+
+	// The funds are gone now: the same request is replayed, not refused.
+	again, err := e.transfer(ctx, payer, to, 1000, "all-of-it")
+	if err != nil {
+		t.Fatalf("replay after the funds were spent: %v, want the first operation", err)
+	}
+	if !again.Replayed || again.Op.ID != first.Op.ID {
+		t.Fatalf("replay = %s (replayed %v), want %s replayed", again.Op.ID, again.Replayed, first.Op.ID)
+	}
+	// Another body with the key: reused, whether the insert or a refusal
+	// (funds, an unknown wallet) meets it first.
+	if _, err := e.transfer(ctx, payer, to, 1, "all-of-it"); wallet.ErrorCode(err) != wallet.EIdempotencyKeyReused {
+		t.Fatalf("same key, smaller amount: %v, want %s", err, wallet.EIdempotencyKeyReused)
+	}
+	_, err = e.svc.Submit(ctx, ledger.Request{Caller: payer, Type: wallet.OpTransfer, ToWalletID: "00000000-0000-7000-8000-000000000000",
+		Amount: 1, IdempotencyKey: "all-of-it", RequestHash: ledger.HashRequest("elsewhere")})
+	if wallet.ErrorCode(err) != wallet.EIdempotencyKeyReused {
+		t.Fatalf("same key, unknown wallet: %v, want %s", err, wallet.EIdempotencyKeyReused)
+	}
+	if n := e.opsFrom(t, first.Op.FromWalletID); n != 1 {
+		t.Fatalf("%d operations from the payer, want 1", n)
+	}
+}
