@@ -97,8 +97,10 @@ func runMain(m *testing.M) int {
 	binDir = dir
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..")
+	// The programs run with the race detector: a data race in them fails
+	// the test that saw it (checkRaces), as a crash would.
 	for _, prog := range []string{"api", "worker"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, prog), "./"+prog)
+		cmd := exec.Command("go", "build", "-race", "-o", filepath.Join(dir, prog), "./"+prog)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: go build ./%s: %v\n%s", prog, err, out)
@@ -336,6 +338,9 @@ func StartEnvWith(t *testing.T, o Options) *Env {
 	}
 
 	t.Cleanup(func() {
+		for _, p := range e.procs() {
+			checkRaces(t, p)
+		}
 		if t.Failed() || os.Getenv("E2E_SHOW_LOGS") == "1" {
 			for _, p := range e.procs() {
 				t.Logf("---- last lines of %s (%s) ----\n%s", p.Name, p.Log, tail(p.Log, 60))
@@ -739,6 +744,32 @@ func (r *RedisServer) FlushAll(ctx context.Context) error {
 	c := r.Client()
 	defer c.Close()
 	return c.FlushAll(ctx).Err()
+}
+
+// raceReport starts each report of the race detector.
+const raceReport = "WARNING: DATA RACE"
+
+// checkRaces fails the test if the process's log holds a report of the
+// race detector, and shows the first one.
+func checkRaces(t *testing.T, p *Proc) {
+	t.Helper()
+	b, err := os.ReadFile(p.Log)
+	if err != nil {
+		return // never started
+	}
+	log := string(b)
+	n := strings.Count(log, raceReport)
+	if n == 0 {
+		return
+	}
+	first := log[strings.Index(log, raceReport):]
+	if end := strings.Index(first, "=================="); end > 0 {
+		first = first[:end]
+	}
+	if len(first) > 6000 {
+		first = first[:6000] + "..."
+	}
+	t.Errorf("%s: the race detector reported %d data race(s); the first:\n%s", p.Name, n, first)
 }
 
 // keepLogs copies the log files of a test's processes into dir.

@@ -106,20 +106,7 @@ func New(d Deps) *Server {
 	}
 	d.Registry.MustRegister(s.reqDuration, s.accepted)
 
-	s.app = fiber.New(fiber.Config{
-		AppName:        "wallet-api",
-		BodyLimit:      bodyLimit,
-		ReadBufferSize: 16 << 10, // request line and headers
-		// Multipart bodies are refused by content type; never parse them.
-		DisablePreParseMultipartForm: true,
-		// Shorter than SHUTDOWN_TIMEOUT's default: a graceful stop waits for
-		// connections that opened but never sent a request.
-		ReadTimeout:           5 * time.Second,
-		WriteTimeout:          maxWait + 10*time.Second,
-		IdleTimeout:           60 * time.Second,
-		DisableStartupMessage: true,
-		ErrorHandler:          func(c *fiber.Ctx, err error) error { return s.writeError(c, err) },
-	})
+	s.app = fiber.New(s.fiberConfig())
 	s.app.Use(s.observe)
 
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
@@ -146,6 +133,30 @@ func New(d Deps) *Server {
 	}
 	s.routesWeb()
 	return s
+}
+
+// fiberConfig is the Fiber configuration of the API.
+func (s *Server) fiberConfig() fiber.Config {
+	return fiber.Config{
+		AppName: "wallet-api",
+		// Every string Fiber hands out (c.Method, c.Params, c.Get,
+		// c.FormValue, c.Cookies, ...) is a copy, never a view of the
+		// request buffer that fasthttp reuses for the next request: a value
+		// kept past its request (a cache key, a metric label, a queued
+		// accept) must never change under us. server_test.go holds it.
+		Immutable:      true,
+		BodyLimit:      bodyLimit,
+		ReadBufferSize: 16 << 10, // request line and headers
+		// Multipart bodies are refused by content type; never parse them.
+		DisablePreParseMultipartForm: true,
+		// Shorter than SHUTDOWN_TIMEOUT's default: a graceful stop waits for
+		// connections that opened but never sent a request.
+		ReadTimeout:           5 * time.Second,
+		WriteTimeout:          maxWait + 10*time.Second,
+		IdleTimeout:           60 * time.Second,
+		DisableStartupMessage: true,
+		ErrorHandler:          func(c *fiber.Ctx, err error) error { return s.writeError(c, err) },
+	}
 }
 
 // App exposes the Fiber app, for tests.
