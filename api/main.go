@@ -41,7 +41,7 @@ func run() error {
 
 	srv := httpapi.New(httpapi.Deps{
 		Config: cfg, Service: a.Service, Sessions: a.RedisStore, Results: results, Ready: a.Ready,
-		Registry: a.Registry, Log: log,
+		Registry: a.Registry, Log: log, Queues: a.Queue.Inspector().Queues,
 		Dashboard: asynqmon.New(asynqmon.Options{RootPath: "/admin/queues", RedisConnOpt: a.RedisOpt, ReadOnly: true}),
 	})
 	errc := make(chan error, 1)

@@ -104,6 +104,8 @@ func startService(ctx context.Context, cfg Config, workers int, runID string, u 
 		// quick, and no request under load hashes a password.
 		"BCRYPT_COST": envOr("BCRYPT_COST", "4"),
 		"LOG_LEVEL":   envOr("LOG_LEVEL", "warn"),
+		// Every benchmark user signs up from this one address.
+		"SIGNUP_LIMIT": "0",
 	}
 	api := newProc("api", filepath.Join(cfg.BinDir, "api"), env, s.logDir)
 	s.procs = append(s.procs, api)

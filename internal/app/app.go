@@ -104,7 +104,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Service = &ledger.Service{
 		Store: a.Store, Accounts: a.Store, Locker: a.Locker, Queue: a.Queue, Claims: a.RedisStore,
 		Publisher: a.RedisStore, Observer: metrics.NewLedger(a.Registry), Log: log,
-		Currency: cfg.Currency, BcryptCost: cfg.BcryptCost, LockWait: cfg.LockWait,
+		Currency: cfg.Currency, BcryptCost: cfg.BcryptCost, LockWait: cfg.LockWait, AcceptTimeout: cfg.AcceptTimeout,
 	}
 	if _, err := a.Service.EnsureAccount(ctx, wallet.RoleBank, cfg.BankName, cfg.BankEmail, cfg.BankPassword); err != nil {
 		a.Close()

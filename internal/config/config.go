@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -61,6 +62,10 @@ type Config struct {
 	// LockTTL is how long a wallet lock lives if nobody releases it: the
 	// safety net when a worker dies holding it.
 	LockTTL time.Duration `env:"LOCK_TTL" envDefault:"10s"`
+	// AcceptTimeout bounds each step of an accept that talks to Postgres
+	// or Redis (a lock round, the funds check and insert, the enqueue):
+	// past it the request is answered 503 unavailable instead of hanging.
+	AcceptTimeout time.Duration `env:"ACCEPT_TIMEOUT" envDefault:"5s"`
 
 	// WorkerConcurrency is how many tasks one worker process runs at once.
 	WorkerConcurrency int `env:"WORKER_CONCURRENCY" envDefault:"64"`
@@ -85,6 +90,17 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 	// SessionTTL is how long a session or access token lives.
 	SessionTTL time.Duration `env:"SESSION_TTL" envDefault:"24h"`
+	// TrustedProxies are the addresses (IPs or CIDRs) of the reverse
+	// proxies in front of the API. Only a request from one of them may
+	// name the client (X-Forwarded-For), the host (X-Forwarded-Host) and
+	// the scheme (X-Forwarded-Proto); from anyone else those headers are
+	// ignored. Empty: none is trusted.
+	TrustedProxies []string `env:"TRUSTED_PROXIES" envSeparator:","`
+	// SignupLimit caps signups per client address per hour (0: no cap).
+	SignupLimit int `env:"SIGNUP_LIMIT" envDefault:"20"`
+	// LoginAddressLimit caps failed logins per client address in 15
+	// minutes, whatever the emails (0: no cap); the per-email cap is 10.
+	LoginAddressLimit int `env:"LOGIN_ADDRESS_LIMIT" envDefault:"100"`
 	// BcryptCost is the password hash cost.
 	BcryptCost int `env:"BCRYPT_COST" envDefault:"10"`
 	// LogLevel is debug, info, warn or error.
@@ -163,6 +179,7 @@ func (c *Config) Validate() error {
 	for name, d := range map[string]time.Duration{
 		"SESSION_TTL": c.SessionTTL, "SWEEP_INTERVAL": c.SweepInterval, "SWEEP_AFTER": c.SweepAfter,
 		"TASK_CHECK_INTERVAL": c.TaskCheckInterval, "SHUTDOWN_TIMEOUT": c.ShutdownTimeout,
+		"ACCEPT_TIMEOUT": c.AcceptTimeout,
 	} {
 		if d <= 0 {
 			errs = append(errs, errors.New(name+": must be positive"))
@@ -176,6 +193,14 @@ func (c *Config) Validate() error {
 	}
 	if c.AcceptBatch < 1 || c.AcceptBatch > 1000 || c.AcceptCommitters < 1 {
 		errs = append(errs, errors.New("ACCEPT_BATCH/ACCEPT_COMMITTERS: batch must be 1 to 1000, committers at least 1"))
+	}
+	for _, p := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %q is neither an IP address nor a CIDR range", p))
+		}
+	}
+	if c.SignupLimit < 0 || c.LoginAddressLimit < 0 {
+		errs = append(errs, errors.New("SIGNUP_LIMIT/LOGIN_ADDRESS_LIMIT: must be 0 (no cap) or more"))
 	}
 	if c.BcryptCost < 4 || c.BcryptCost > 31 {
 		errs = append(errs, errors.New("BCRYPT_COST: must be between 4 and 31"))

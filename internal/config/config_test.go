@@ -100,6 +100,12 @@ func TestValidate(t *testing.T) {
 		{"BCRYPT_COST too low", func(c *config.Config) { c.BcryptCost = 3 }, "BCRYPT_COST"},
 		{"BCRYPT_COST too high", func(c *config.Config) { c.BcryptCost = 32 }, "BCRYPT_COST"},
 		{"BCRYPT_COST lowest", func(c *config.Config) { c.BcryptCost = 4 }, ""},
+		{"zero ACCEPT_TIMEOUT", func(c *config.Config) { c.AcceptTimeout = 0 }, "ACCEPT_TIMEOUT"},
+		{"TRUSTED_PROXIES IPs and ranges", func(c *config.Config) { c.TrustedProxies = []string{"10.0.0.1", "192.168.0.0/16", "::1"} }, ""},
+		{"TRUSTED_PROXIES a host name", func(c *config.Config) { c.TrustedProxies = []string{"proxy.internal"} }, "TRUSTED_PROXIES"},
+		{"TRUSTED_PROXIES a bad range", func(c *config.Config) { c.TrustedProxies = []string{"10.0.0.0/33"} }, "TRUSTED_PROXIES"},
+		{"negative SIGNUP_LIMIT", func(c *config.Config) { c.SignupLimit = -1 }, "SIGNUP_LIMIT"},
+		{"no signup cap", func(c *config.Config) { c.SignupLimit, c.LoginAddressLimit = 0, 0 }, ""},
 	}
 	for _, tt := range tests {
 		c := defaults(t)
@@ -195,6 +201,8 @@ func TestLoad(t *testing.T) {
 		"HTTP_ADDR":          "127.0.0.1:9000",
 		"METRICS_ADDR":       "127.0.0.1:9100",
 		"SESSION_TTL":        "1h",
+		"TRUSTED_PROXIES":    "10.0.0.1,172.16.0.0/12",
+		"SIGNUP_LIMIT":       "5",
 	}
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -219,6 +227,10 @@ func TestLoad(t *testing.T) {
 		{"HTTPAddr", c.HTTPAddr, "127.0.0.1:9000"},
 		{"MetricsAddr", c.MetricsAddr, "127.0.0.1:9100"},
 		{"SessionTTL", c.SessionTTL, time.Hour},
+		{"TrustedProxies", strings.Join(c.TrustedProxies, " "), "10.0.0.1 172.16.0.0/12"},
+		{"SignupLimit", c.SignupLimit, 5},
+		{"LoginAddressLimit", c.LoginAddressLimit, 100},
+		{"AcceptTimeout", c.AcceptTimeout, 5 * time.Second},
 		// Unset variables take their defaults.
 		{"DatabaseURL", c.DatabaseURL, "postgres://postgres@localhost:5432/wallet?sslmode=disable"},
 		{"BcryptCost", c.BcryptCost, 10},

@@ -237,6 +237,7 @@ var envKeys = []string{
 	"BANK_EMAIL", "BANK_PASSWORD", "ADMIN_EMAIL", "ADMIN_PASSWORD", "BCRYPT_COST",
 	"SWEEP_INTERVAL", "SWEEP_AFTER", "PUBSUB_PREFIX", "LOG_LEVEL", "CURRENCY", "MAX_AMOUNT",
 	"SHUTDOWN_TIMEOUT", "WORKER_CONCURRENCY", "TASK_CHECK_INTERVAL", "SESSION_TTL", "BANK_NAME",
+	"SIGNUP_LIMIT", "LOGIN_ADDRESS_LIMIT", "TRUSTED_PROXIES", "ACCEPT_TIMEOUT",
 }
 
 // Options configure StartEnvWith.
@@ -301,6 +302,10 @@ func StartEnvWith(t *testing.T, o Options) *Env {
 		"LOG_LEVEL":      "info",
 		"CURRENCY":       "RUB",
 		"MAX_AMOUNT":     "1000000.00",
+		// Every test user signs up and fails logins from 127.0.0.1; the
+		// tests of these caps set them.
+		"SIGNUP_LIMIT":        "0",
+		"LOGIN_ADDRESS_LIMIT": "0",
 	}
 	for k, v := range o.Env {
 		vars[k] = v

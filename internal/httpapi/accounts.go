@@ -30,7 +30,11 @@ func (s *Server) signup(c *fiber.Ctx) error {
 	if err := decodeJSON(c.Body(), &b); err != nil {
 		return s.writeError(c, err)
 	}
+	if err := s.signupAllowed(c); err != nil {
+		return s.writeError(c, err)
+	}
 	u, w, err := s.svc.Signup(c.UserContext(), b.Name, b.Email, b.Password)
+	s.countSignup(c, err)
 	if err != nil {
 		return s.writeError(c, err)
 	}
@@ -68,9 +72,12 @@ func (s *Server) logout(c *fiber.Ctx) error {
 }
 
 // createToken issues a Bearer access token for API clients, with the
-// lifetime of a session; POST /api/logout with it revokes it.
+// lifetime of a session; POST /api/logout with it revokes it, and so does
+// ending the session or token it was minted with (with Basic there is
+// nothing to end).
 func (s *Server) createToken(c *fiber.Ctx) error {
-	token, _, err := s.sessions.CreateSession(c.UserContext(), caller(c).User.ID, s.cfg.SessionTTL)
+	p := caller(c)
+	token, _, err := s.sessions.CreateSession(c.UserContext(), p.User.ID, s.cfg.SessionTTL, p.Token)
 	if err != nil {
 		return s.writeError(c, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -14,10 +15,15 @@ import (
 	"github.com/walletd/wallet/internal/wallet"
 )
 
-// Login rate limit: failures per (email, client address) in a window.
+// Rate limits. Failed logins are capped per (email, client address) and,
+// across emails, per client address (LOGIN_ADDRESS_LIMIT), in a window
+// that starts at the first failure; signups per client address
+// (SIGNUP_LIMIT) in an hour. The client address is the peer's, or what a
+// trusted proxy says it is (TRUSTED_PROXIES).
 const (
 	maxLoginFailures = 10
 	failureWindow    = 15 * time.Minute
+	signupWindow     = time.Hour
 )
 
 // principal is the authenticated caller with its wallet, if any.
@@ -189,29 +195,71 @@ func (s *Server) principalOf(c *fiber.Ctx, userID string) (*principal, error) {
 	return &cp, nil
 }
 
-// checkPassword verifies credentials under the login rate limit.
+// limited answers 429 too_many_attempts when the counter key is at its
+// cap (0: no cap), with the rest of its window as Retry-After.
+func (s *Server) limited(c *fiber.Ctx, key string, capacity int) error {
+	if capacity <= 0 {
+		return nil
+	}
+	n, left, err := s.sessions.Attempts(c.UserContext(), key)
+	if err != nil {
+		return err
+	}
+	if n < int64(capacity) {
+		return nil
+	}
+	e := wallet.Errorf(wallet.ETooManyAttempts, "too many attempts; try again in %s", left.Round(time.Second))
+	e.RetryAfter = left
+	return e
+}
+
+// checkPassword verifies credentials under the login rate limits.
 func (s *Server) checkPassword(c *fiber.Ctx, email, password string) (wallet.User, error) {
 	ctx := c.UserContext()
-	limitKey := "login:" + strings.ToLower(strings.TrimSpace(email)) + "|" + c.IP()
-	n, err := s.sessions.Failures(ctx, limitKey)
-	if err != nil {
+	emailKey := "login:" + strings.ToLower(strings.TrimSpace(email)) + "|" + c.IP()
+	addrKey := "login-addr:" + c.IP()
+	if err := s.limited(c, emailKey, maxLoginFailures); err != nil {
 		return wallet.User{}, err
 	}
-	if n >= maxLoginFailures {
-		return wallet.User{}, wallet.Errorf(wallet.ETooManyAttempts, "too many failed attempts; try again later")
+	if err := s.limited(c, addrKey, s.cfg.LoginAddressLimit); err != nil {
+		return wallet.User{}, err
 	}
 	u, err := s.svc.Authenticate(ctx, email, password)
 	switch wallet.ErrorCode(err) {
 	case wallet.EInvalidCredentials:
-		if err := s.sessions.CountFailure(ctx, limitKey, failureWindow); err != nil {
+		if err := s.sessions.CountAttempt(ctx, emailKey, failureWindow); err != nil {
 			return wallet.User{}, err
 		}
-	case "":
-		if n > 0 {
-			_ = s.sessions.ResetFailures(ctx, limitKey)
+		if s.cfg.LoginAddressLimit > 0 {
+			if err := s.sessions.CountAttempt(ctx, addrKey, failureWindow); err != nil {
+				return wallet.User{}, err
+			}
 		}
+	case "":
+		// A success forgets this email's failures, never the address's:
+		// one good account must not reset a guesser's count.
+		_ = s.sessions.ResetAttempts(ctx, emailKey)
 	}
 	return u, err
+}
+
+// signupAllowed applies the signup cap of the client address.
+func (s *Server) signupAllowed(c *fiber.Ctx) error {
+	return s.limited(c, "signup:"+c.IP(), s.cfg.SignupLimit)
+}
+
+// countSignup counts a signup that reached the accounts (made one, or
+// found the email taken): both cost the service and say something about
+// who has an account.
+func (s *Server) countSignup(c *fiber.Ctx, err error) {
+	if s.cfg.SignupLimit <= 0 {
+		return
+	}
+	if code := wallet.ErrorCode(err); code == "" || code == wallet.EEmailTaken {
+		if cerr := s.sessions.CountAttempt(c.UserContext(), "signup:"+c.IP(), signupWindow); cerr != nil {
+			s.log.Warn("count signup", slog.Any("error", cerr))
+		}
+	}
 }
 
 // checkOrigin refuses cross-site unsafe requests that a browser could send
@@ -246,8 +294,11 @@ func sameOrigin(c *fiber.Ctx) bool {
 		// Not a browser, or an old one: the SameSite cookie still holds.
 		return true
 	}
+	// Scheme and host both: http://host is not the origin of a page
+	// served as https://host. Hostname and Protocol follow
+	// X-Forwarded-Host and -Proto only from TRUSTED_PROXIES.
 	u, err := url.Parse(origin)
-	return err == nil && u.Host == c.Hostname()
+	return err == nil && strings.EqualFold(u.Scheme, c.Protocol()) && strings.EqualFold(u.Host, c.Hostname())
 }
 
 func (s *Server) setSessionCookie(c *fiber.Ctx, token string) {
@@ -271,7 +322,7 @@ func (s *Server) startSession(c *fiber.Ctx, userID string) (wallet.Session, erro
 	if old := c.Cookies(cookieName); old != "" {
 		_ = s.sessions.DeleteSession(c.UserContext(), old)
 	}
-	token, sess, err := s.sessions.CreateSession(c.UserContext(), userID, s.cfg.SessionTTL)
+	token, sess, err := s.sessions.CreateSession(c.UserContext(), userID, s.cfg.SessionTTL, "")
 	if err != nil {
 		return wallet.Session{}, err
 	}

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,44 +9,65 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/walletd/wallet/internal/wallet"
 )
 
-// decodeJSON decodes a request body strictly: one JSON object, no unknown
-// fields, numbers kept as text, nothing after it.
+// decodeJSON decodes a request body strictly, with the encoding/json/v2
+// prototype: one JSON object; member names exactly as the contract spells
+// them (a name that differs only in case is unknown) and each at most once
+// (so {"amount":"0.01","Amount":"50"} cannot smuggle a second amount);
+// no unknown members; valid UTF-8 only (never rewritten to U+FFFD);
+// numbers kept as their text; nothing after the object. Bodies decode
+// into structs only.
 func decodeJSON(body []byte, dst any) error {
-	if trimmed := bytes.TrimSpace(body); json.Valid(trimmed) && trimmed[0] != '{' {
-		return wallet.Errorf(wallet.EInvalidRequest, "request body must be a JSON object")
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return wallet.Errorf(wallet.EInvalidRequest, "request body is empty")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	if err := dec.Decode(dst); err != nil {
+	if trimmed[0] != '{' {
+		if jsontext.Value(trimmed).IsValid() {
+			return wallet.Errorf(wallet.EInvalidRequest, "request body must be a JSON object")
+		}
+		return wallet.Errorf(wallet.EInvalidRequest, "request body is not valid JSON")
+	}
+	if err := json.Unmarshal(body, dst, json.RejectUnknownMembers(true)); err != nil {
 		return wallet.Errorf(wallet.EInvalidRequest, "%s", describeJSONError(err))
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return wallet.Errorf(wallet.EInvalidRequest, "request body must hold one JSON object")
 	}
 	return nil
 }
 
+// describeJSONError says what is wrong with a body in words fit for the
+// caller, naming the member where there is one.
 func describeJSONError(err error) string {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
+	var semErr *json.SemanticError
+	var synErr *jsontext.SyntacticError
 	switch {
-	case errors.Is(err, io.EOF):
-		return "request body is empty"
-	case errors.As(err, &typeErr):
-		if typeErr.Field != "" {
-			return fmt.Sprintf("field %q has the wrong type", typeErr.Field)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "request body is not valid JSON: it ends too early"
+	case errors.As(err, &synErr):
+		name := strings.TrimPrefix(string(synErr.JSONPointer), "/")
+		switch {
+		case errors.Is(synErr.Err, jsontext.ErrDuplicateName):
+			return fmt.Sprintf("member %q appears more than once", name)
+		case strings.Contains(synErr.Err.Error(), "invalid UTF-8"):
+			return "request body is not valid UTF-8"
+		case strings.Contains(synErr.Err.Error(), "after top-level value"):
+			return "request body must hold one JSON object"
+		}
+		return "request body is not valid JSON"
+	case errors.As(err, &semErr):
+		name := strings.TrimPrefix(string(semErr.JSONPointer), "/")
+		if errors.Is(semErr.Err, json.ErrUnknownName) {
+			return fmt.Sprintf("unknown field %q (names are case-sensitive)", name)
+		}
+		if name != "" {
+			return fmt.Sprintf("field %q has the wrong type", name)
 		}
 		return "request body must be a JSON object"
-	case errors.As(err, &syntaxErr):
-		return "request body is not valid JSON"
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
 	}
 	return "request body is not valid JSON"
 }
@@ -55,9 +75,9 @@ func describeJSONError(err error) string {
 // operationBody is the body of both operation endpoints. Amount is raw so
 // that it is parsed exactly from its text.
 type operationBody struct {
-	WalletID *string         `json:"wallet_id"`
-	Amount   json.RawMessage `json:"amount"`
-	Details  *string         `json:"details"`
+	WalletID *string        `json:"wallet_id"`
+	Amount   jsontext.Value `json:"amount"`
+	Details  *string        `json:"details"`
 }
 
 // preferWait parses RFC 7240 "Prefer: wait=N", capped at 30 seconds.
@@ -83,13 +103,22 @@ func waitSeconds(text string) (time.Duration, bool) {
 }
 
 // idempotencyKey reads the Idempotency-Key header: 1 to 255 printable
-// ASCII characters when present.
+// ASCII characters when present, and present at most once (two keys
+// name no one request).
 func idempotencyKey(c *fiber.Ctx) (string, error) {
-	raw := c.Request().Header.Peek("Idempotency-Key")
-	if raw == nil {
+	all := c.Request().Header.PeekAll("Idempotency-Key")
+	switch len(all) {
+	case 0:
 		return "", nil
+	case 1:
+	default:
+		return "", wallet.Errorf(wallet.EInvalidIdemKey, "send one Idempotency-Key header, not %d", len(all))
 	}
-	k := string(raw)
+	return checkIdempotencyKey(string(all[0]))
+}
+
+// checkIdempotencyKey checks a key's text, from a header or a form.
+func checkIdempotencyKey(k string) (string, error) {
 	if len(k) < 1 || len(k) > 255 {
 		return "", wallet.Errorf(wallet.EInvalidIdemKey, "Idempotency-Key must be 1 to 255 printable characters")
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -89,12 +91,22 @@ func (s *Server) writeError(c *fiber.Ctx, err error) error {
 	switch code {
 	case wallet.EUnauthorized, wallet.EInvalidCredentials:
 		c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="wallet", charset="UTF-8", Bearer realm="wallet"`)
-	case wallet.EWalletBusy, wallet.ERequestInProgress, wallet.EUnavailable:
-		c.Set(fiber.HeaderRetryAfter, "1")
-	case wallet.ETooManyAttempts:
-		c.Set(fiber.HeaderRetryAfter, "60")
 	}
+	setRetryAfter(c, err)
 	return c.Status(status).JSON(errorBody{Error: errorDetail{Code: code, Message: msg}})
+}
+
+// setRetryAfter says when to try again for the errors that are worth a
+// retry: the rest of a rate limit's window, else one second.
+func setRetryAfter(c *fiber.Ctx, err error) {
+	switch wallet.ErrorCode(err) {
+	case wallet.EWalletBusy, wallet.ERequestInProgress, wallet.EUnavailable, wallet.ETooManyAttempts:
+		secs := int64(1)
+		if d := wallet.RetryAfterOf(err); d > 0 {
+			secs = int64((d + time.Second - 1) / time.Second)
+		}
+		c.Set(fiber.HeaderRetryAfter, strconv.FormatInt(secs, 10))
+	}
 }
 
 func fiberCode(status int) string {

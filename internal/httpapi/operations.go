@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/base64"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -76,7 +77,10 @@ func (s *Server) submit(c *fiber.Ctx, typ wallet.OpType) error {
 	if b.WalletID == nil || *b.WalletID == "" {
 		return s.writeError(c, wallet.Errorf(wallet.EInvalidWalletID, "wallet_id is required"))
 	}
-	if _, err := uuid.Parse(*b.WalletID); err != nil {
+	// The canonical form makes an upper-cased id the same wallet and
+	// the same request (its idempotency hash).
+	to, ok := wallet.CanonicalID(*b.WalletID)
+	if !ok {
 		return s.writeError(c, wallet.Errorf(wallet.EWalletNotFound, "wallet not found"))
 	}
 	amount, err := s.cur.ParseJSONAmount(b.Amount, s.cfg.MaxAmount)
@@ -92,38 +96,39 @@ func (s *Server) submit(c *fiber.Ctx, typ wallet.OpType) error {
 	}
 	wait, waitAsked := preferWait(c.Get("Prefer"))
 
-	acc, err := s.svc.Submit(c.UserContext(), ledger.Request{
-		Caller: p.User, Type: typ, ToWalletID: *b.WalletID, Amount: amount, Details: details,
+	req := ledger.Request{
+		Caller: p.User, Type: typ, ToWalletID: to, Amount: amount, Details: details,
 		IdempotencyKey: key,
-		RequestHash:    ledger.HashRequest(string(typ), *b.WalletID, strconv.FormatInt(int64(amount), 10), details),
-	})
+		RequestHash:    ledger.HashRequest(string(typ), to, strconv.FormatInt(int64(amount), 10), details),
+		Wait:           wait,
+	}
+	acc, err := s.svc.Submit(c.UserContext(), req)
 	if err != nil {
 		return s.writeError(c, err)
 	}
-	if !acc.Replayed {
-		s.accepted.WithLabelValues(string(typ)).Inc()
+	if acc.Replayed {
+		c.Set("Idempotent-Replayed", "true")
+		c.Set(fiber.HeaderLocation, "/api/operations/"+acc.Op.ID)
+		return c.Status(acc.StatusCode).JSON(s.operationJSON(acc.Op))
 	}
+	s.accepted.WithLabelValues(string(typ)).Inc()
 
 	op := acc.Op
+	status := fiber.StatusAccepted
 	if waitAsked {
-		if op, err = s.waitFinal(c.UserContext(), op, p.WalletID, wait); err != nil {
+		op, err = s.waitFinal(c.UserContext(), op, p.WalletID, wait)
+		if err == nil && op.Final() {
+			status = fiber.StatusOK
+		}
+		// Replays answer with this first answer's status; until it is
+		// recorded they are request_in_progress.
+		if aerr := s.svc.Answered(c.UserContext(), req, status); aerr != nil {
+			s.log.Warn("record idempotent status", slog.String("operation_id", op.ID), slog.Any("error", aerr))
+		}
+		if err != nil {
 			return s.writeError(c, err)
 		}
 		c.Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
-	}
-	status := fiber.StatusAccepted
-	switch {
-	case acc.Replayed:
-		status = acc.StatusCode
-		c.Set("Idempotent-Replayed", "true")
-	case op.Final():
-		status = fiber.StatusOK
-		if key != "" {
-			// Replays answer with the first answer's status.
-			if err := s.store.SetIdempotencyStatus(context.WithoutCancel(c.UserContext()), p.User.ID, key, status); err != nil {
-				s.log.Warn("record idempotent status", "operation_id", op.ID, "error", err)
-			}
-		}
 	}
 	c.Set(fiber.HeaderLocation, "/api/operations/"+op.ID)
 	return c.Status(status).JSON(s.operationJSON(op))

@@ -8,6 +8,8 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,15 +25,20 @@ import (
 	"github.com/walletd/wallet/internal/wallet"
 )
 
-// Sessions keeps sessions, access tokens and login failure counts.
+// Sessions keeps sessions, access tokens and the counters of the rate
+// limits (login failures, signups).
 type Sessions interface {
-	CreateSession(ctx context.Context, userID string, ttl time.Duration) (string, wallet.Session, error)
+	// CreateSession starts a session or token; parent, when set, is the
+	// token it is minted from, whose end ends it too.
+	CreateSession(ctx context.Context, userID string, ttl time.Duration, parent string) (string, wallet.Session, error)
 	// Session returns EUnauthorized for an unknown or expired token.
 	Session(ctx context.Context, token string) (wallet.Session, error)
+	// DeleteSession ends a session and the tokens minted from it.
 	DeleteSession(ctx context.Context, token string) error
-	Failures(ctx context.Context, key string) (int64, error)
-	CountFailure(ctx context.Context, key string, window time.Duration) error
-	ResetFailures(ctx context.Context, key string) error
+	// Attempts returns a counter and how long its window still lasts.
+	Attempts(ctx context.Context, key string) (int64, time.Duration, error)
+	CountAttempt(ctx context.Context, key string, window time.Duration) error
+	ResetAttempts(ctx context.Context, key string) error
 }
 
 // Watcher tells when an operation has become final.
@@ -45,8 +52,10 @@ type Deps struct {
 	Service  *ledger.Service
 	Sessions Sessions
 	Results  Watcher
-	// Dashboard is the asynqmon handler, served to admins at /admin/queues.
+	// Dashboard is the asynqmon handler, served to admins at /admin/queues;
+	// Queues lists the queue names it can show.
 	Dashboard http.Handler
+	Queues    func() ([]string, error)
 	// Ready checks Postgres and Redis for /readyz.
 	Ready    func(ctx context.Context) error
 	Registry *prometheus.Registry
@@ -62,6 +71,7 @@ type Server struct {
 	sessions Sessions
 	results  Watcher
 	ready    func(ctx context.Context) error
+	queues   func() ([]string, error)
 	log      *slog.Logger
 	cur      wallet.Currency
 
@@ -91,7 +101,7 @@ func New(d Deps) *Server {
 	_, _ = rand.Read(key)
 	s := &Server{
 		cfg: d.Config, svc: d.Service, store: d.Service.Store, sessions: d.Sessions, results: d.Results,
-		ready: d.Ready, log: d.Log, cur: d.Config.Currency,
+		ready: d.Ready, queues: d.Queues, log: d.Log, cur: d.Config.Currency,
 		basic:   newBasicCache(key, time.Minute),
 		closing: make(chan struct{}),
 		reqDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -128,8 +138,8 @@ func New(d Deps) *Server {
 
 	if d.Dashboard != nil {
 		dash := adaptor.HTTPHandler(d.Dashboard)
-		s.app.All("/admin/queues", s.requireAdmin, dash)
-		s.app.All("/admin/queues/*", s.requireAdmin, dash)
+		s.app.All("/admin/queues", pageHeaders, s.requireAdmin, dash)
+		s.app.All("/admin/queues/*", pageHeaders, s.requireAdmin, s.knownQueue, dash)
 	}
 	s.routesWeb()
 	return s
@@ -156,7 +166,23 @@ func (s *Server) fiberConfig() fiber.Config {
 		IdleTimeout:           60 * time.Second,
 		DisableStartupMessage: true,
 		ErrorHandler:          func(c *fiber.Ctx, err error) error { return s.writeError(c, err) },
+		// X-Forwarded-For, -Host and -Proto count only from TRUSTED_PROXIES
+		// (none by default): anyone else could name any client address
+		// (the rate limits) or host and scheme (the CSRF origin check).
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          s.cfg.TrustedProxies,
+		ProxyHeader:             proxyHeader(s.cfg.TrustedProxies),
+		EnableIPValidation:      true,
 	}
+}
+
+// proxyHeader names the header that carries the client address, when a
+// proxy is trusted to set it.
+func proxyHeader(trusted []string) string {
+	if len(trusted) == 0 {
+		return ""
+	}
+	return fiber.HeaderXForwardedFor
 }
 
 // App exposes the Fiber app, for tests.
@@ -171,6 +197,28 @@ func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
 func (s *Server) Shutdown(timeout time.Duration) error {
 	s.closeOnce.Do(func() { close(s.closing) })
 	return s.app.ShutdownWithTimeout(timeout)
+}
+
+// knownQueue answers 404 for a dashboard API path that names a queue that
+// does not exist, which asynqmon would answer 500.
+func (s *Server) knownQueue(c *fiber.Ctx) error {
+	rest, ok := strings.CutPrefix(c.Path(), "/admin/queues/api/queues/")
+	if !ok || s.queues == nil {
+		return c.Next()
+	}
+	name, _, _ := strings.Cut(rest, "/")
+	name, _, _ = strings.Cut(name, ":") // "operations:pause"
+	if unescaped, err := url.PathUnescape(name); err == nil {
+		name = unescaped
+	}
+	names, err := s.queues()
+	if err != nil {
+		return s.writeError(c, err)
+	}
+	if !slices.Contains(names, name) {
+		return s.writeError(c, wallet.Errorf(eNotFound, "there is no queue %q", name))
+	}
+	return c.Next()
 }
 
 // observe records each request's latency under its route pattern, so the
@@ -212,6 +260,11 @@ func (s *Server) requireJSON(c *fiber.Ctx) error {
 	ct := strings.ToLower(strings.TrimSpace(strings.Split(c.Get(fiber.HeaderContentType), ";")[0]))
 	if ct != fiber.MIMEApplicationJSON {
 		return s.writeError(c, wallet.Errorf(eUnsupportedMediaType, "Content-Type must be application/json"))
+	}
+	// Fiber would inflate a compressed body past the body limit: 64 KiB
+	// of gzip can hold many megabytes.
+	if enc := strings.TrimSpace(c.Get(fiber.HeaderContentEncoding)); enc != "" && !strings.EqualFold(enc, "identity") {
+		return s.writeError(c, wallet.Errorf(eUnsupportedMediaType, "request bodies must not be compressed (Content-Encoding)"))
 	}
 	return c.Next()
 }

@@ -1,15 +1,17 @@
 package httpapi
 
 import (
+	"crypto/rand"
 	"crypto/subtle"
 	"embed"
+	"encoding/hex"
 	"html/template"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/google/uuid"
 
 	"github.com/walletd/wallet/internal/ledger"
 	"github.com/walletd/wallet/internal/wallet"
@@ -29,9 +31,11 @@ type pageData struct {
 	Notice   string
 	// Form values echoed back, never the password.
 	Name, Email string
-	// Home page.
+	// Home page. FormKey is the transfer form's idempotency key: one per
+	// rendered form, so a double submit makes one transfer.
 	WalletID, Balance, Available, Currency string
 	CanTransfer                            bool
+	FormKey                                string
 	Operations                             []opRow
 }
 
@@ -40,23 +44,43 @@ type opRow struct {
 }
 
 func (s *Server) routesWeb() {
-	s.app.Get("/", s.home)
-	s.app.Get("/login", s.loginPage)
-	s.app.Post("/login", s.checkOrigin, s.loginForm)
-	s.app.Get("/signup", s.signupPage)
-	s.app.Post("/signup", s.checkOrigin, s.signupForm)
-	s.app.Get("/logout", s.logoutPage)
-	s.app.Post("/logout", s.checkOrigin, s.logoutForm)
-	s.app.Post("/transfer", s.checkOrigin, s.transferForm)
+	s.app.Get("/", pageHeaders, s.home)
+	s.app.Get("/login", pageHeaders, s.loginPage)
+	s.app.Post("/login", pageHeaders, s.checkOrigin, s.loginForm)
+	s.app.Get("/signup", pageHeaders, s.signupPage)
+	s.app.Post("/signup", pageHeaders, s.checkOrigin, s.signupForm)
+	s.app.Get("/logout", pageHeaders, s.logoutPage)
+	s.app.Post("/logout", pageHeaders, s.checkOrigin, s.logoutForm)
+	s.app.Post("/transfer", pageHeaders, s.checkOrigin, s.transferForm)
+}
+
+// pageHeaders keeps pages (and their redirects) out of caches and
+// frames, and their content from being sniffed or leaking through the
+// Referer.
+func pageHeaders(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+	c.Set(fiber.HeaderXFrameOptions, "DENY")
+	return c.Next()
 }
 
 func (s *Server) render(c *fiber.Ctx, status int, name string, d pageData) error {
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	c.Set("X-Frame-Options", "DENY")
 	c.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
 	c.Status(status)
 	return pages.ExecuteTemplate(c.Response().BodyWriter(), name, d)
+}
+
+// renderError renders a page with an error's status and message.
+func (s *Server) renderError(c *fiber.Ctx, name string, d pageData, err error) error {
+	status := statusOf[wallet.ErrorCode(err)]
+	if status == 0 {
+		status = fiber.StatusInternalServerError
+	}
+	setRetryAfter(c, err)
+	d.Error = wallet.ErrorMessage(err)
+	return s.render(c, status, name, d)
 }
 
 // webSession returns the cookie session's principal, or nil when the
@@ -74,8 +98,15 @@ func (s *Server) webSession(c *fiber.Ctx) *principal {
 }
 
 // formCSRF checks the form's token against the session's.
-func formCSRF(c *fiber.Ctx, p *principal) bool {
-	return p.CSRF != "" && subtle.ConstantTimeCompare([]byte(c.FormValue("csrf_token")), []byte(p.CSRF)) == 1
+func formCSRF(f formFields, p *principal) bool {
+	return p.CSRF != "" && subtle.ConstantTimeCompare([]byte(f.get("csrf_token")), []byte(p.CSRF)) == 1
+}
+
+// newFormKey returns a fresh idempotency key for a rendered form.
+func newFormKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func (s *Server) home(c *fiber.Ctx) error {
@@ -100,6 +131,7 @@ func (s *Server) home(c *fiber.Ctx) error {
 		}
 		d.WalletID, d.Balance, d.Available = w.ID, s.cur.Format(w.Balance), s.cur.Format(w.Available)
 		d.CanTransfer = w.Kind == wallet.KindUser
+		d.FormKey = newFormKey()
 		for _, op := range ops {
 			row := opRow{When: op.CreatedAt.UTC().Format(time.DateTime), Type: string(op.Type),
 				Status: string(op.Status), Amount: s.cur.Format(op.Amount), Details: op.Details}
@@ -131,14 +163,14 @@ func loginNotice(c *fiber.Ctx) pageData {
 }
 
 func (s *Server) loginForm(c *fiber.Ctx) error {
-	email := c.FormValue("email")
-	u, err := s.checkPassword(c, email, c.FormValue("password"))
+	f, err := readForm(c)
 	if err != nil {
-		status := statusOf[wallet.ErrorCode(err)]
-		if status == 0 {
-			status = fiber.StatusInternalServerError
-		}
-		return s.render(c, status, "login.html", pageData{Title: "Log in", Error: wallet.ErrorMessage(err), Email: email})
+		return s.renderError(c, "login.html", pageData{Title: "Log in"}, err)
+	}
+	email := f.get("email")
+	u, err := s.checkPassword(c, email, f.get("password"))
+	if err != nil {
+		return s.renderError(c, "login.html", pageData{Title: "Log in", Email: email}, err)
 	}
 	if _, err := s.startSession(c, u.ID); err != nil {
 		return s.writeError(c, err)
@@ -151,14 +183,19 @@ func (s *Server) signupPage(c *fiber.Ctx) error {
 }
 
 func (s *Server) signupForm(c *fiber.Ctx) error {
-	name, email := c.FormValue("name"), c.FormValue("email")
-	u, _, err := s.svc.Signup(c.UserContext(), name, email, c.FormValue("password"))
+	f, err := readForm(c)
 	if err != nil {
-		status := statusOf[wallet.ErrorCode(err)]
-		if status == 0 {
-			status = fiber.StatusInternalServerError
-		}
-		return s.render(c, status, "signup.html", pageData{Title: "Sign up", Error: wallet.ErrorMessage(err), Name: name, Email: email})
+		return s.renderError(c, "signup.html", pageData{Title: "Sign up"}, err)
+	}
+	name, email := f.get("name"), f.get("email")
+	d := pageData{Title: "Sign up", Name: name, Email: email}
+	if err := s.signupAllowed(c); err != nil {
+		return s.renderError(c, "signup.html", d, err)
+	}
+	u, _, err := s.svc.Signup(c.UserContext(), name, email, f.get("password"))
+	s.countSignup(c, err)
+	if err != nil {
+		return s.renderError(c, "signup.html", d, err)
 	}
 	if _, err := s.startSession(c, u.ID); err != nil {
 		return s.writeError(c, err)
@@ -179,7 +216,11 @@ func (s *Server) logoutForm(c *fiber.Ctx) error {
 	if p == nil {
 		return c.Redirect("/login", fiber.StatusSeeOther)
 	}
-	if !formCSRF(c, p) {
+	f, err := readForm(c)
+	if err != nil {
+		return s.writeError(c, err)
+	}
+	if !formCSRF(f, p) {
 		return s.writeError(c, wallet.Errorf(eCSRF, "the form has expired; reload the page"))
 	}
 	_ = s.sessions.DeleteSession(c.UserContext(), p.Token)
@@ -188,7 +229,8 @@ func (s *Server) logoutForm(c *fiber.Ctx) error {
 }
 
 // transferForm submits a transfer from the page; the page's operation
-// list then shows its status.
+// list then shows its status. The form's idempotency key makes a double
+// submit (or a reload that posts again) one transfer.
 func (s *Server) transferForm(c *fiber.Ctx) error {
 	p := s.webSession(c)
 	if p == nil {
@@ -197,29 +239,51 @@ func (s *Server) transferForm(c *fiber.Ctx) error {
 	fail := func(code string) error {
 		return c.Redirect("/?error="+url.QueryEscape(code), fiber.StatusSeeOther)
 	}
-	if !formCSRF(c, p) {
+	f, err := readForm(c)
+	if err != nil {
+		return fail(wallet.ErrorCode(err))
+	}
+	if !formCSRF(f, p) {
 		return fail(eCSRF)
 	}
 	if p.Kind != wallet.KindUser {
 		return fail(wallet.EForbidden)
 	}
-	to := c.FormValue("wallet_id")
-	if _, err := uuid.Parse(to); err != nil {
+	to, ok := wallet.CanonicalID(f.get("wallet_id"))
+	if !ok {
 		return fail(wallet.EWalletNotFound)
 	}
-	amount, err := s.cur.ParseAmount(c.FormValue("amount"), s.cfg.MaxAmount)
+	amount, err := s.cur.ParseAmount(f.get("amount"), s.cfg.MaxAmount)
 	if err != nil {
 		return fail(wallet.ErrorCode(err))
 	}
-	details, err := ledger.CheckDetails(c.FormValue("details"), false)
+	details, err := ledger.CheckDetails(f.get("details"), false)
 	if err != nil {
 		return fail(wallet.ErrorCode(err))
+	}
+	key := ""
+	if k := f.get("idempotency_key"); k != "" {
+		if _, err := checkIdempotencyKey(k); err != nil {
+			return fail(wallet.ErrorCode(err))
+		}
+		key = "form:" + k // apart from the keys API clients choose
 	}
 	acc, err := s.svc.Submit(c.UserContext(), ledger.Request{
 		Caller: p.User, Type: wallet.OpTransfer, ToWalletID: to, Amount: amount, Details: details,
+		IdempotencyKey: key,
+		RequestHash:    ledger.HashRequest(string(wallet.OpTransfer), to, strconv.FormatInt(int64(amount), 10), details),
 	})
-	if err != nil {
+	switch wallet.ErrorCode(err) {
+	case "":
+	case wallet.ERequestInProgress:
+		// The first submit of this form is being accepted: its result
+		// shows in the list.
+		return c.Redirect("/", fiber.StatusSeeOther)
+	default:
 		return fail(wallet.ErrorCode(err))
+	}
+	if acc.Replayed {
+		return c.Redirect("/", fiber.StatusSeeOther)
 	}
 	s.accepted.WithLabelValues(string(wallet.OpTransfer)).Inc()
 	// Wait briefly so the page usually shows the final result in its list.

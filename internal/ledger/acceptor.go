@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -25,7 +27,9 @@ type pendingAccept struct {
 	op  wallet.Operation
 	key *wallet.IdempotencyKey
 	// claim is the key's idempotency claim; the group ends the claims of
-	// its requests together once they are stored.
+	// its requests together once they are stored, except those of
+	// requests that wait for their result (key Unanswered), which end
+	// when they answer.
 	claim string
 	// wallets are the user wallets to lock; debit is set when op's
 	// source must have the funds available.
@@ -67,8 +71,23 @@ type acceptor struct {
 	hot map[string]bool
 }
 
-// errShuttingDown answers requests that reach an acceptor that stopped.
-var errShuttingDown = wallet.Errorf(wallet.EWalletBusy, "the service is shutting down; retry shortly")
+// errShuttingDown answers requests that reach an acceptor that stopped:
+// nothing of them was stored, and another API process can take them.
+var errShuttingDown = wallet.Errorf(wallet.EUnavailable, "the service is shutting down; retry shortly")
+
+// unavailable is the answer when Postgres or Redis did not answer in
+// time. After a timed-out insert the outcome is unknown (the commit may
+// have happened), which a retry with the same Idempotency-Key settles.
+func unavailable(what string, err error) error {
+	if code := wallet.ErrorCode(err); code != "" && code != wallet.EInternal {
+		return err // already says what happened
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%w: %w", wallet.Errorf(wallet.EUnavailable,
+			"%s did not answer in time; retry with the same Idempotency-Key", what), err)
+	}
+	return err
+}
 
 // retryDelay is the acceptor's short jittered wait before it tries the
 // locks it did not get again: redsync's default (50-250 ms) would starve
@@ -224,9 +243,12 @@ func (s *Service) lockRound(ctx context.Context, round []*pendingAccept, hot map
 		if len(ids) == 0 {
 			return nil
 		}
-		got, err := s.Locker.TryAcquire(ctx, ids)
+		tctx, cancel := context.WithTimeout(ctx, s.acceptTimeout())
+		got, err := s.Locker.TryAcquire(tctx, ids)
+		cancel()
 		if err != nil {
-			return err
+			s.Log.Warn("lock round failed", slog.Int("wallets", len(ids)), slog.Any("error", err))
+			return wallet.Errorf(wallet.EUnavailable, "the lock service is not answering; retry shortly")
 		}
 		for _, id := range ids {
 			if lk, ok := got[id]; ok {
@@ -265,7 +287,7 @@ func (s *Service) lockRound(ctx context.Context, round []*pendingAccept, hot map
 		err = try(then)
 	}
 	if err != nil {
-		s.Locker.Release(lockList(held))
+		s.release(lockList(held), "a failed lock round")
 		for _, p := range live {
 			p.done <- acceptResult{err: err}
 		}
@@ -293,7 +315,7 @@ func (s *Service) lockRound(ctx context.Context, round []*pendingAccept, hot map
 			delete(held, w)
 		}
 	}
-	s.Locker.Release(unused)
+	s.release(unused, "a lock round")
 	return group, held, retry
 }
 
@@ -332,10 +354,17 @@ func lockList(held map[string]wallet.Lock) []wallet.Lock {
 // operation needs, enqueues one task with the rest, and answers every
 // request. It runs detached from the requests: once a group is being
 // stored, a client that leaves does not stop it.
+//
+// The funds check and the insert share one deadline (AcceptTimeout): a
+// hung Postgres answers the group 503 instead of stalling every accept
+// behind it.
 func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock) {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), s.acceptTimeout())
+	defer cancel()
 	fail := func(err error) {
-		s.Locker.Release(lockList(held))
+		err = unavailable("the database", err)
+		s.Log.Warn("accept group failed", slog.Int("requests", len(group)), slog.Any("error", err))
+		s.release(lockList(held), "a failed accept")
 		for _, p := range group {
 			p.done <- acceptResult{err: err}
 		}
@@ -372,6 +401,7 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 	}
 
 	var ids []string
+	taskID := ""
 	needed := map[string]bool{}
 	if len(batch) > 0 {
 		if s.Observer != nil {
@@ -388,22 +418,23 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 			if op.ID == "" {
 				continue // its key was used before: the caller replays it
 			}
-			ids = append(ids, op.ID)
+			ids, taskID = append(ids, op.ID), op.TaskID
 			for _, w := range p.wallets {
 				needed[w] = true
 			}
 		}
 	}
 	// Stored, the keys answer duplicates from Postgres: end the claims
-	// of the stored requests in one command.
-	var claims []string
+	// of the stored requests in one command (a request that waits for
+	// its result keeps its claim until it answers).
+	var claims, claimWallets []string
 	for i, p := range group {
-		if p.claim != "" && results[i].err == nil {
-			claims = append(claims, p.claim)
+		if p.claim != "" && results[i].err == nil && !(results[i].op.ID != "" && p.key.StatusCode == wallet.Unanswered) {
+			claims, claimWallets = append(claims, p.claim), append(claimWallets, p.wallets...)
 			results[i].unclaimed = true
 		}
 	}
-	s.Claims.Unclaim(claims...)
+	s.unclaim(claims, claimWallets)
 	var locks, unneeded []wallet.Lock
 	for w, lk := range held {
 		if needed[w] {
@@ -412,15 +443,18 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 			unneeded = append(unneeded, lk)
 		}
 	}
-	s.Locker.Release(unneeded)
+	s.release(unneeded, "an accept")
 	if len(ids) > 0 {
 		// The operations are durable now. If the enqueue fails, the
 		// sweeper enqueues them later; release the locks so the wallets
 		// stay usable.
-		if err := s.Queue.EnqueueApply(ctx, ids, locks); err != nil {
-			s.Log.Warn("enqueue failed; the sweeper will retry", slog.String("operation_id", ids[0]),
+		qctx, qcancel := context.WithTimeout(context.Background(), s.acceptTimeout())
+		err := s.Queue.EnqueueApply(qctx, taskID, ids, locks)
+		qcancel()
+		if err != nil {
+			s.Log.Warn("enqueue failed; the sweeper will retry", slog.String("task_id", taskID),
 				slog.Int("operations", len(ids)), slog.Any("error", err))
-			s.Locker.Release(locks)
+			s.release(locks, "a failed enqueue")
 		}
 	}
 	for i, p := range group {

@@ -44,7 +44,7 @@ type fakeQueue struct {
 
 func newFakeQueue() *fakeQueue { return &fakeQueue{ch: make(chan task, 10_000)} }
 
-func (q *fakeQueue) EnqueueApply(_ context.Context, opIDs []string, locks []wallet.Lock) error {
+func (q *fakeQueue) EnqueueApply(_ context.Context, _ string, opIDs []string, locks []wallet.Lock) error {
 	tk := task{ids: slices.Clone(opIDs), locks: slices.Clone(locks)}
 	q.mu.Lock()
 	q.tasks = append(q.tasks, tk)
@@ -53,7 +53,7 @@ func (q *fakeQueue) EnqueueApply(_ context.Context, opIDs []string, locks []wall
 	return nil
 }
 
-func (q *fakeQueue) Requeue(context.Context, string) (wallet.Requeued, error) {
+func (q *fakeQueue) Requeue(context.Context, string, []string) (wallet.Requeued, error) {
 	return wallet.Requeued{}, nil
 }
 
@@ -61,45 +61,6 @@ func (q *fakeQueue) all() []task {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return slices.Clone(q.tasks)
-}
-
-type fakeClaims struct {
-	mu     sync.Mutex
-	claims map[string]bool
-}
-
-func (c *fakeClaims) Claim(_ context.Context, key string, _ time.Duration) (bool, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.claims == nil {
-		c.claims = map[string]bool{}
-	}
-	if c.claims[key] {
-		return false, nil
-	}
-	c.claims[key] = true
-	return true, nil
-}
-
-func (c *fakeClaims) Unclaim(keys ...string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, k := range keys {
-		delete(c.claims, k)
-	}
-}
-
-func (c *fakeClaims) held() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.claims)
-}
-
-type fakePublisher struct{ n atomic.Int64 }
-
-func (p *fakePublisher) PublishResults(_ context.Context, opIDs ...string) error {
-	p.n.Add(int64(len(opIDs)))
-	return nil
 }
 
 // hookLocker is the real locker with hooks the acceptor runs before and
@@ -128,7 +89,7 @@ type env struct {
 	prefix     string
 	locker     *redislock.Locker
 	queue      *fakeQueue
-	claims     *fakeClaims
+	claims     *pgtest.Claims
 	svc        *ledger.Service
 	bank       wallet.User
 	settlement wallet.Wallet
@@ -142,11 +103,11 @@ func newEnv(t *testing.T, lockWait time.Duration) *env {
 	store := postgres.NewStore(pool)
 	rdb, prefix := pgtest.NewRedis(t)
 	e := &env{pool: pool, store: store, rdb: rdb, prefix: prefix,
-		locker: redislock.New(rdb, prefix, lockTTL), queue: newFakeQueue(), claims: &fakeClaims{}}
+		locker: redislock.New(rdb, prefix, lockTTL), queue: newFakeQueue(), claims: &pgtest.Claims{}}
 	e.bank, e.settlement = pgtest.CreateUser(t, store, wallet.RoleBank)
 	e.svc = &ledger.Service{
 		Store: store, Accounts: store, Locker: e.locker, Queue: e.queue, Claims: e.claims,
-		Publisher: &fakePublisher{}, Log: slog.New(slog.DiscardHandler), Currency: rub, LockWait: lockWait,
+		Publisher: &pgtest.Publisher{}, Log: slog.New(slog.DiscardHandler), Currency: rub, LockWait: lockWait,
 	}
 	t.Cleanup(func() { pgtest.CheckLedger(t, pool) })
 	return e
@@ -382,8 +343,8 @@ func TestAcceptorConcurrentSubmits(t *testing.T) {
 	}
 	tasks := e.checkTasks(t, ops)
 	t.Logf("%d operations accepted in %d tasks", n, len(tasks))
-	if e.claims.held() != 0 {
-		t.Errorf("%d idempotency claims left", e.claims.held())
+	if e.claims.Held() != 0 {
+		t.Errorf("%d idempotency claims left", e.claims.Held())
 	}
 	// The locks are held until the worker applies the operations.
 	for i := range n {
@@ -541,8 +502,8 @@ func TestAcceptorHotPayer(t *testing.T) {
 	if e.lockHeld(t, from.ID) {
 		t.Error("payer's lock still held after everything was applied")
 	}
-	if e.claims.held() != 0 {
-		t.Errorf("%d idempotency claims left", e.claims.held())
+	if e.claims.Held() != 0 {
+		t.Errorf("%d idempotency claims left", e.claims.Held())
 	}
 	pgtest.CheckLedger(t, e.pool)
 }
@@ -600,8 +561,8 @@ func TestAcceptorBusyWallet(t *testing.T) {
 			if e.lockHeld(t, to.ID) || e.lockHeld(t, otherW.ID) {
 				t.Fatal("a refused Submit left the other wallet's lock held")
 			}
-			if e.claims.held() != 0 {
-				t.Fatalf("%d idempotency claims left", e.claims.held())
+			if e.claims.Held() != 0 {
+				t.Fatalf("%d idempotency claims left", e.claims.Held())
 			}
 			if v, err := e.rdb.Get(ctx, held[from.ID].Name).Result(); err != nil || v != held[from.ID].Value {
 				t.Fatalf("the lock held elsewhere changed hands: %q, %v", v, err)
@@ -866,13 +827,14 @@ func TestAcceptorStopAnswersWaiting(t *testing.T) {
 	within(t, 10*time.Second, "stop", stop)
 	select {
 	case err := <-submitted:
-		// Retryable, like any busy wallet: never an internal error.
-		if code := wallet.ErrorCode(err); code != wallet.EWalletBusy {
-			t.Fatalf("the waiting Submit got %v, want %s", err, wallet.EWalletBusy)
+		// Retryable (503, another API process can take it), and never
+		// a wallet_busy: no wallet is to blame (issue 8).
+		if code := wallet.ErrorCode(err); code != wallet.EUnavailable {
+			t.Fatalf("the waiting Submit got %v, want %s", err, wallet.EUnavailable)
 		}
 		// A Submit after the stop is answered at once, the same way.
-		if _, err := e.transfer(ctx, payer, to, 100, ""); wallet.ErrorCode(err) != wallet.EWalletBusy {
-			t.Fatalf("a Submit after the stop got %v, want %s", err, wallet.EWalletBusy)
+		if _, err := e.transfer(ctx, payer, to, 100, ""); wallet.ErrorCode(err) != wallet.EUnavailable {
+			t.Fatalf("a Submit after the stop got %v, want %s", err, wallet.EUnavailable)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the waiting Submit was not answered when the acceptor stopped")

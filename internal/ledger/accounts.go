@@ -36,7 +36,15 @@ func (s *Service) compareDummy(password string) {
 	s.dummyOnce.Do(func() {
 		s.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a real password"), s.BcryptCost)
 	})
-	_ = bcrypt.CompareHashAndPassword(s.dummyHash, prehash(password))
+	_ = s.compare(s.dummyHash, prehash(password))
+}
+
+// compare checks a password against a hash; tests count its calls.
+func (s *Service) compare(hash, password []byte) error {
+	if s.compareHook != nil {
+		s.compareHook(hash)
+	}
+	return bcrypt.CompareHashAndPassword(hash, password)
 }
 
 // HashPassword hashes a password for storage.
@@ -125,7 +133,7 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (wal
 	if err != nil {
 		return wallet.User{}, err
 	}
-	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), prehash(password)) != nil {
+	if s.compare([]byte(u.PasswordHash), prehash(password)) != nil {
 		return wallet.User{}, bad
 	}
 	return u, nil

@@ -68,54 +68,96 @@ func (s *Service) commitLoop(ctx context.Context, a *applier) {
 }
 
 // commitBatch applies a batch in one transaction. If the batch fails as
-// a whole, each operation is tried alone, so one bad operation cannot hold
-// up the others.
+// a whole, each of its operations is tried alone, so one bad operation
+// (or one bad task) cannot hold up the others: the tasks whose operations
+// all applied are answered, the others get the error and are retried by
+// the queue.
 func (s *Service) commitBatch(ctx context.Context, batch []applyReq) {
 	var ids []string
 	for _, r := range batch {
 		ids = append(ids, r.ids...)
 	}
 	res, err := s.Store.ApplyOperations(ctx, ids)
-	if err == nil && s.Observer != nil {
-		s.Observer.Batch("apply", len(ids))
-	}
-	if err != nil && len(batch) > 1 {
-		s.Log.Warn("batch failed; applying its operations one by one", slog.Int("size", len(batch)), slog.Any("error", err))
-		for _, r := range batch {
-			s.commitBatch(ctx, []applyReq{r})
+	if err == nil {
+		if s.Observer != nil {
+			s.Observer.Batch("apply", len(ids))
 		}
+		byID := make(map[string]wallet.Applied, len(res))
+		for i, r := range res {
+			byID[ids[i]] = r
+		}
+		s.finish(ctx, batch, byID, nil)
 		return
 	}
-	if err != nil {
-		batch[0].done <- applyRes{err: err}
+	if len(ids) == 1 {
+		s.finish(ctx, batch, nil, map[string]error{ids[0]: err})
 		return
 	}
+	s.Log.Warn("batch failed; applying its operations one by one", slog.Int("operations", len(ids)),
+		slog.Int("tasks", len(batch)), slog.Any("error", err))
+	byID := map[string]wallet.Applied{}
+	failed := map[string]error{}
+	for _, id := range ids {
+		if _, done := byID[id]; done {
+			continue
+		}
+		if _, done := failed[id]; done {
+			continue
+		}
+		one, err := s.Store.ApplyOperations(ctx, []string{id})
+		if err != nil {
+			failed[id] = err
+			continue
+		}
+		if s.Observer != nil {
+			s.Observer.Batch("apply", 1)
+		}
+		byID[id] = one[0]
+	}
+	s.finish(ctx, batch, byID, failed)
+}
+
+// finish answers the tasks of a batch from the results by operation id:
+// a task whose operations all applied gets them (in its own order), its
+// locks are released and its operations announced; a task with a failed
+// operation gets that operation's error.
+func (s *Service) finish(ctx context.Context, batch []applyReq, byID map[string]wallet.Applied, failed map[string]error) {
 	var locks []wallet.Lock
-	final := make([]string, len(res))
-	for i, r := range res {
-		final[i] = r.Op.ID
+	var final []string
+	for id, r := range byID {
+		final = append(final, id)
 		if r.Applied && s.Observer != nil {
 			s.Observer.OperationFinal(r.Op)
 		}
 	}
-	for _, r := range batch {
-		locks = append(locks, r.locks...)
-	}
-	s.Locker.Release(locks)
-	s.publish(ctx, final)
-	for _, r := range batch {
+	answers := make([]applyRes, len(batch))
+	for i, r := range batch {
 		ops := make([]wallet.Operation, len(r.ids))
-		for j := range ops {
-			ops[j] = res[0].Op
-			res = res[1:]
+		for j, id := range r.ids {
+			if err, bad := failed[id]; bad {
+				answers[i] = applyRes{err: err}
+				break
+			}
+			ops[j] = byID[id].Op
 		}
-		r.done <- applyRes{ops: ops}
+		if answers[i].err == nil {
+			answers[i].ops = ops
+			locks = append(locks, r.locks...)
+		}
+	}
+	s.release(locks, "a commit")
+	s.publish(ctx, final)
+	for i, r := range batch {
+		r.done <- answers[i]
 	}
 }
 
 // publish announces final operations; waiting clients also poll
 // Postgres, so a lost announcement only delays them.
 func (s *Service) publish(ctx context.Context, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
 	if err := s.Publisher.PublishResults(ctx, ids...); err != nil {
 		s.Log.Warn("publish results failed", slog.Int("count", len(ids)), slog.Any("error", err))
 	}

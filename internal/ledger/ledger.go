@@ -18,22 +18,30 @@ type Locker interface {
 	// TryAcquire tries each wallet's lock once, without waiting, and
 	// returns those it got by wallet id.
 	TryAcquire(ctx context.Context, walletIDs []string) (map[string]wallet.Lock, error)
-	// Release never fails: a lock it cannot release expires by itself.
-	Release(locks []wallet.Lock)
+	// Release releases locks by value. A lock it could not release
+	// expires by itself after LOCK_TTL; until then its wallet stays busy,
+	// so the error is worth a log line and a count.
+	Release(locks []wallet.Lock) error
 }
 
 // Queue hands operations to the workers (internal/queue).
 type Queue interface {
-	// EnqueueApply enqueues one task for operations accepted together.
-	EnqueueApply(ctx context.Context, opIDs []string, locks []wallet.Lock) error
-	Requeue(ctx context.Context, opID string) (wallet.Requeued, error)
+	// EnqueueApply enqueues one task, named taskID, for operations
+	// accepted together.
+	EnqueueApply(ctx context.Context, taskID string, opIDs []string, locks []wallet.Lock) error
+	// Requeue makes sure the task taskID that applies the pending
+	// operations opIDs will run: it enqueues it, or runs it again if it
+	// is archived or waiting for a retry, or reports it active.
+	Requeue(ctx context.Context, taskID string, opIDs []string) (wallet.Requeued, error)
 }
 
 // Claims marks idempotency keys in progress (internal/redisstore).
 type Claims interface {
 	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
-	// Unclaim ends claims; one call may end many.
-	Unclaim(keys ...string)
+	// Unclaim ends claims; one call may end many. A claim it could not
+	// end lapses by itself; until then its key answers
+	// request_in_progress.
+	Unclaim(keys ...string) error
 }
 
 // Publisher announces final operations to waiting clients.
@@ -49,6 +57,9 @@ type Observer interface {
 	// Batch counts the operations of one commit at a stage ("accept" or
 	// "apply").
 	Batch(stage string, n int)
+	// CleanupFailed counts n locks ("lock_release") or idempotency claims
+	// ("unclaim") that Redis failed to end; they lapse by themselves.
+	CleanupFailed(kind string, n int)
 }
 
 // Accounts is what the account use cases need of the store.
@@ -77,15 +88,66 @@ type Service struct {
 	// LockWait is how long Submit may wait for locks; idempotency claims
 	// live a little longer.
 	LockWait time.Duration
+	// AcceptTimeout bounds the store step of an accept (the funds check
+	// and the insert) and each lock round, so that a hung Postgres or
+	// Redis answers 503 instead of stalling every request. Zero means
+	// DefaultAcceptTimeout.
+	AcceptTimeout time.Duration
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 
 	dummyOnce sync.Once
 	dummyHash []byte
-	applier   *applier
-	acceptor  *acceptor
+	// compareHook, when set, sees each password hash compared (tests).
+	compareHook func(hash []byte)
+	applier     *applier
+	acceptor    *acceptor
 	// metas caches wallet identities (id, owner, kind, currency).
 	metas sync.Map
+}
+
+// DefaultAcceptTimeout is AcceptTimeout's default.
+const DefaultAcceptTimeout = 5 * time.Second
+
+func (s *Service) acceptTimeout() time.Duration {
+	if s.AcceptTimeout > 0 {
+		return s.AcceptTimeout
+	}
+	return DefaultAcceptTimeout
+}
+
+// release releases locks and reports a failure: the wallets stay busy
+// until the locks expire.
+func (s *Service) release(locks []wallet.Lock, why string) {
+	if len(locks) == 0 {
+		return
+	}
+	if err := s.Locker.Release(locks); err != nil {
+		ids := make([]string, len(locks))
+		for i, lk := range locks {
+			ids[i] = lk.WalletID
+		}
+		s.Log.Warn("lock release failed: the wallets stay busy until their locks expire",
+			slog.String("after", why), slog.Any("wallet_ids", ids), slog.Any("error", err))
+		if s.Observer != nil {
+			s.Observer.CleanupFailed("lock_release", len(locks))
+		}
+	}
+}
+
+// unclaim ends idempotency claims and reports a failure: those keys
+// answer request_in_progress until the claims lapse.
+func (s *Service) unclaim(claims []string, walletIDs []string) {
+	if len(claims) == 0 {
+		return
+	}
+	if err := s.Claims.Unclaim(claims...); err != nil {
+		s.Log.Warn("unclaim failed: the keys answer request_in_progress until their claims lapse",
+			slog.Int("claims", len(claims)), slog.Any("wallet_ids", walletIDs), slog.Any("error", err))
+		if s.Observer != nil {
+			s.Observer.CleanupFailed("unclaim", len(claims))
+		}
+	}
 }
 
 func (s *Service) now() time.Time {

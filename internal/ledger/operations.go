@@ -30,6 +30,12 @@ type Request struct {
 	// IdempotencyKey is optional; RequestHash identifies the request's body.
 	IdempotencyKey string
 	RequestHash    []byte
+	// Wait is how long the caller will wait for the result before it
+	// answers (Prefer: wait). With a key, the first answer's status then
+	// depends on the wait, so the key is stored Unanswered and stays
+	// claimed until Answered records it: a replay meanwhile is
+	// request_in_progress, never a 202 that the first answer contradicts.
+	Wait time.Duration
 }
 
 // Accepted is the answer to a submitted operation.
@@ -66,23 +72,35 @@ func CheckDetails(details string, required bool) (string, error) {
 // wallets involved, makes the operation durable as pending, and enqueues
 // it with the locks, which the worker releases after its commit. With
 // StartAcceptor running, concurrent calls do this in groups (acceptor.go).
-// Returns EWalletNotFound, ESameWallet, EForbidden, EInsufficientFunds,
-// EWalletBusy, EIdempotencyKeyReused, ERequestInProgress.
-func (s *Service) Submit(ctx context.Context, req Request) (Accepted, error) {
+// A request with a key and a Wait must be followed by Answered once its
+// answer is known. Returns EWalletNotFound, ESameWallet, EForbidden,
+// EInsufficientFunds, EWalletBusy, EIdempotencyKeyReused,
+// ERequestInProgress, EUnavailable.
+func (s *Service) Submit(ctx context.Context, req Request) (_ Accepted, err error) {
+	// Every Postgres and Redis call of an accept is bounded: a hung
+	// dependency answers 503, it never holds the request forever.
+	ctx, cancel := context.WithTimeout(ctx, s.LockWait+3*s.acceptTimeout())
+	defer cancel()
+	defer func() { err = unavailable("the database or Redis", err) }()
 	if req.IdempotencyKey == "" {
 		acc, _, err := s.submit(ctx, req, nil, "")
 		return acc, err
 	}
-	key := &wallet.IdempotencyKey{UserID: req.Caller.ID, Key: req.IdempotencyKey, RequestHash: req.RequestHash, StatusCode: 202}
-	claim := req.Caller.ID + ":" + req.IdempotencyKey
-	got, err := s.Claims.Claim(ctx, claim, s.LockWait+claimSlack)
+	status := 202
+	if req.Wait > 0 {
+		status = wallet.Unanswered
+	}
+	key := &wallet.IdempotencyKey{UserID: req.Caller.ID, Key: req.IdempotencyKey, RequestHash: req.RequestHash, StatusCode: status}
+	claim := claimOf(req.Caller.ID, req.IdempotencyKey)
+	got, err := s.Claims.Claim(ctx, claim, s.LockWait+claimSlack+req.Wait)
 	if err != nil {
 		return Accepted{}, err
 	}
 	if !got {
 		// A key found stored is replayed; a key claimed by a request
-		// still being accepted is in progress.
-		if acc, ok, err := s.replay(ctx, key); ok || err != nil {
+		// still being accepted, or still waiting to answer, is in
+		// progress.
+		if acc, ok, err := s.replay(ctx, key, false); ok || err != nil {
 			return acc, err
 		}
 		return Accepted{}, wallet.Errorf(wallet.ERequestInProgress, "a request with this Idempotency-Key is still being accepted")
@@ -92,16 +110,33 @@ func (s *Service) Submit(ctx context.Context, req Request) (Accepted, error) {
 	// operation it made is replayed. A request refused on the way is
 	// looked up, so that a replay is answered as one.
 	acc, unclaimed, err := s.submit(ctx, req, key, claim)
-	if !unclaimed {
-		s.Claims.Unclaim(claim)
-	}
-	if code := wallet.ErrorCode(err); code != "" && code != wallet.EIdempotencyKeyReused {
-		if prev, ok, err := s.replay(ctx, key); ok || err != nil {
-			return prev, err
+	// (Unavailable: Postgres is not answering, and a lookup would wait.)
+	code := wallet.ErrorCode(err)
+	if code != "" && code != wallet.EIdempotencyKeyReused && code != wallet.EUnavailable {
+		if prev, ok, rerr := s.replay(ctx, key, true); ok || rerr != nil {
+			acc, err = prev, rerr
 		}
+	}
+	// The claim of a stored request that will wait stays until Answered.
+	if !unclaimed && !(err == nil && !acc.Replayed && req.Wait > 0) {
+		s.unclaim([]string{claim}, []string{req.ToWalletID})
 	}
 	return acc, err
 }
+
+// Answered records the status of the first answer to a request that
+// Submit accepted with a key and a Wait, and ends its claim: replays of
+// the key answer with that status from now on.
+func (s *Service) Answered(ctx context.Context, req Request, status int) error {
+	if req.IdempotencyKey == "" || req.Wait <= 0 {
+		return nil
+	}
+	defer s.unclaim([]string{claimOf(req.Caller.ID, req.IdempotencyKey)}, []string{req.ToWalletID})
+	_, err := s.Store.SetIdempotencyStatus(context.WithoutCancel(ctx), req.Caller.ID, req.IdempotencyKey, status)
+	return err
+}
+
+func claimOf(userID, key string) string { return userID + ":" + key }
 
 // submit validates, locks and stores a request whose key (if any) is
 // claimed, and says whether it ended the claim.
@@ -154,7 +189,7 @@ func (s *Service) submit(ctx context.Context, req Request, key *wallet.Idempoten
 			if taken, err := s.Store.IdempotencyKeyTaken(ctx, key.UserID, key.Key); err != nil {
 				return Accepted{}, res.unclaimed, err
 			} else if taken {
-				if acc, ok, err := s.replay(ctx, key); ok || err != nil {
+				if acc, ok, err := s.replay(ctx, key, true); ok || err != nil {
 					return acc, res.unclaimed, err
 				}
 			}
@@ -165,7 +200,7 @@ func (s *Service) submit(ctx context.Context, req Request, key *wallet.Idempoten
 	case res.op.ID == "":
 		// Another request stored this key first (its claim had lapsed);
 		// answer as a replay of it.
-		acc, ok, err := s.replay(ctx, key)
+		acc, ok, err := s.replay(ctx, key, true)
 		if !ok && err == nil {
 			err = fmt.Errorf("ledger: idempotency key %q conflicted but cannot be read", key.Key)
 		}
@@ -174,8 +209,12 @@ func (s *Service) submit(ctx context.Context, req Request, key *wallet.Idempoten
 	return Accepted{Op: res.op, StatusCode: 202}, res.unclaimed, nil
 }
 
-// replay returns the operation an already used key created.
-func (s *Service) replay(ctx context.Context, key *wallet.IdempotencyKey) (Accepted, bool, error) {
+// replay returns the operation an already used key created. A key whose
+// first request has not answered yet is in progress while its claim is
+// held by someone else; a caller that holds the claim itself (holding)
+// found a first request that died before it answered, and records the
+// status a first answer would have had now, so every later replay agrees.
+func (s *Service) replay(ctx context.Context, key *wallet.IdempotencyKey, holding bool) (Accepted, bool, error) {
 	prev, op, err := s.Store.LookupIdempotencyKey(ctx, key.UserID, key.Key)
 	if wallet.ErrorCode(err) == wallet.EOperationNotFound {
 		return Accepted{}, false, nil
@@ -186,7 +225,20 @@ func (s *Service) replay(ctx context.Context, key *wallet.IdempotencyKey) (Accep
 	if string(prev.RequestHash) != string(key.RequestHash) {
 		return Accepted{}, false, wallet.Errorf(wallet.EIdempotencyKeyReused, "this Idempotency-Key was used with a different request")
 	}
-	return Accepted{Op: op, Replayed: true, StatusCode: prev.StatusCode}, true, nil
+	status := prev.StatusCode
+	if status == wallet.Unanswered {
+		if !holding {
+			return Accepted{}, false, wallet.Errorf(wallet.ERequestInProgress, "the first request with this Idempotency-Key has not answered yet")
+		}
+		status = 202
+		if op.Final() {
+			status = 200
+		}
+		if status, err = s.Store.SetIdempotencyStatus(ctx, key.UserID, key.Key, status); err != nil {
+			return Accepted{}, false, err
+		}
+	}
+	return Accepted{Op: op, Replayed: true, StatusCode: status}, true, nil
 }
 
 // Apply commits the operations of one task (worker side), then releases
@@ -216,40 +268,55 @@ func (s *Service) Apply(ctx context.Context, opIDs []string, locks []wallet.Lock
 }
 
 // Sweep makes sure every operation pending for longer than age gets
-// applied: it re-enqueues those whose task was lost (a failed enqueue, a
-// flushed Redis) or archived, and applies at once those whose task sits
-// active, which is what a worker that died mid-task leaves behind until
-// the queue's lease runs out. Applying beside a live worker is safe: the
-// operation's row lock lets only one of them apply it. It returns how
-// many operations it re-enqueued or applied.
+// applied. It works by task, since operations accepted together share
+// one: it re-enqueues a task that was lost (a failed enqueue, a flushed
+// Redis) or archived, under its own name, so a task still queued or
+// retrying is never doubled; and it applies at once the operations of a
+// task that sits active, which is what a worker that died mid-task
+// leaves behind until the queue's lease runs out. Applying beside a live
+// worker is safe: the operation's row lock lets only one of them apply
+// it. It returns how many operations it re-enqueued or applied.
 func (s *Service) Sweep(ctx context.Context, age time.Duration) (int, error) {
 	ops, err := s.Store.PendingOperations(ctx, s.now().Add(-age), 1000)
 	if err != nil {
 		return 0, err
 	}
-	n := 0
+	var order []string
+	groups := map[string][]string{}
 	for _, op := range ops {
-		r, err := s.Queue.Requeue(ctx, op.ID)
+		task := op.TaskID
+		if task == "" {
+			task = op.ID
+		}
+		if groups[task] == nil {
+			order = append(order, task)
+		}
+		groups[task] = append(groups[task], op.ID)
+	}
+	n := 0
+	for _, task := range order {
+		ids := groups[task]
+		r, err := s.Queue.Requeue(ctx, task, ids)
 		if err != nil {
 			return n, err
 		}
-		log := s.Log.With(slog.String("operation_id", op.ID), slog.Duration("pending_for", s.now().Sub(op.CreatedAt)))
+		log := s.Log.With(slog.String("task_id", task), slog.Int("operations", len(ids)))
 		switch {
 		case r.Enqueued:
-			n++
-			log.Info("sweeper re-enqueued a pending operation")
+			n += len(ids)
+			log.Info("sweeper re-enqueued pending operations")
 		case r.Active:
-			// The task may carry a whole accepted group: apply all of it,
-			// then its locks are released.
-			ids := r.OperationIDs
-			if len(ids) == 0 {
-				ids = []string{op.ID}
+			// The active task's payload lists its whole group: apply all
+			// of it, then its locks are released.
+			applyIDs := r.OperationIDs
+			if len(applyIDs) == 0 {
+				applyIDs = ids
 			}
-			if _, err := s.Apply(ctx, ids, r.Locks); err != nil {
+			if _, err := s.Apply(ctx, applyIDs, r.Locks); err != nil {
 				return n, err
 			}
-			n++
-			log.Info("sweeper applied the operations of a task stuck active", slog.Int("operations", len(ids)))
+			n += len(ids)
+			log.Info("sweeper applied the operations of a task stuck active")
 		}
 	}
 	return n, nil

@@ -18,6 +18,7 @@ type Ledger struct {
 	final        *prometheus.CounterVec
 	acceptToDone *prometheus.HistogramVec
 	batch        *prometheus.HistogramVec
+	cleanup      *prometheus.CounterVec
 }
 
 // NewLedger registers the ledger metrics on reg.
@@ -47,7 +48,14 @@ func NewLedger(reg prometheus.Registerer) *Ledger {
 		Help:    "Operations per commit: stage accept is a group the API stores in one insert, apply a batch a worker commits in one transaction.",
 		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000},
 	}, []string{"stage"})
-	reg.MustRegister(m.lockWait, m.busy, m.final, m.acceptToDone, m.batch)
+	m.cleanup = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wallet_redis_cleanup_failures_total",
+		Help: "Wallet locks (kind lock_release) and idempotency claims (kind unclaim) that Redis failed to end; each lapses by itself after its TTL, and until then its wallet is busy or its key in progress.",
+	}, []string{"kind"})
+	for _, kind := range []string{"lock_release", "unclaim"} {
+		m.cleanup.WithLabelValues(kind)
+	}
+	reg.MustRegister(m.lockWait, m.busy, m.final, m.acceptToDone, m.batch, m.cleanup)
 	return m
 }
 
@@ -70,4 +78,9 @@ func (m *Ledger) OperationFinal(op wallet.Operation) {
 // Batch implements ledger.Observer.
 func (m *Ledger) Batch(stage string, n int) {
 	m.batch.WithLabelValues(stage).Observe(float64(n))
+}
+
+// CleanupFailed implements ledger.Observer.
+func (m *Ledger) CleanupFailed(kind string, n int) {
+	m.cleanup.WithLabelValues(kind).Add(float64(n))
 }

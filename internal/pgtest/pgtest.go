@@ -137,6 +137,20 @@ func NewDB(t testing.TB) *pgxpool.Pool {
 	return pool
 }
 
+// OpenPool opens a pool on dbURL (a database NewDBURL made, perhaps
+// reached through a Proxy), closed when the test ends.
+func OpenPool(t testing.TB, dbURL string) *pgxpool.Pool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	pool, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: open %s: %v", postgres.DatabaseName(dbURL), err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
 // NewRedis returns a client on the test Redis and a key prefix
 // ("test:<random hex>:") that no other test uses. When the test ends it
 // deletes every key under the prefix and closes the client.

@@ -181,14 +181,14 @@ func (s *Store) WalletByID(ctx context.Context, id string) (wallet.Wallet, error
 }
 
 const opColumns = `o.id, o.type, o.status, o.failure_code, o.amount, o.currency, o.from_wallet_id,
-	o.to_wallet_id, o.details, o.created_by, o.created_at, o.completed_at`
+	o.to_wallet_id, o.details, o.created_by, coalesce(o.task_id, o.id), o.created_at, o.completed_at`
 
 func scanOperation(row pgx.Row, extra ...any) (wallet.Operation, error) {
 	var op wallet.Operation
 	var typ, status string
 	var failure *string
 	dest := append([]any{&op.ID, &typ, &status, &failure, &op.Amount, &op.Currency, &op.FromWalletID,
-		&op.ToWalletID, &op.Details, &op.CreatedBy, &op.CreatedAt, &op.CompletedAt}, extra...)
+		&op.ToWalletID, &op.Details, &op.CreatedBy, &op.TaskID, &op.CreatedAt, &op.CompletedAt}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return wallet.Operation{}, wallet.Errorf(wallet.EOperationNotFound, "operation not found")
@@ -239,9 +239,14 @@ func (s *Store) CreateOperation(ctx context.Context, op wallet.Operation, key *w
 // and an operation only if it has no key or its key was new (the key's
 // foreign key is checked at commit). ON CONFLICT waits for a concurrent
 // insert of the same key to commit or roll back, so two requests never
-// both win, in one batch or in two.
+// both win, in one batch or in two. The batch shares one task id, the
+// first entry's operation id (which names no stored operation if that
+// entry's key was used before: a task id is only a name).
 func (s *Store) CreateOperations(ctx context.Context, batch []wallet.NewOperation) ([]wallet.Operation, error) {
 	n := len(batch)
+	if n == 0 {
+		return nil, nil
+	}
 	ids, types, currencies, details := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	amounts := make([]int64, n)
 	from, to, by := make([]string, n), make([]string, n), make([]string, n)
@@ -254,6 +259,10 @@ func (s *Store) CreateOperations(ctx context.Context, batch []wallet.NewOperatio
 			op.ID = newID()
 		}
 		op.Status = wallet.StatusPending
+		op.TaskID = out[0].ID
+		if i == 0 {
+			op.TaskID = op.ID
+		}
 		out[i] = op
 		ids[i], types[i], amounts[i], currencies[i] = op.ID, string(op.Type), int64(op.Amount), op.Currency
 		from[i], to[i], details[i], by[i] = op.FromWalletID, op.ToWalletID, op.Details, op.CreatedBy
@@ -273,11 +282,11 @@ func (s *Store) CreateOperations(ctx context.Context, batch []wallet.NewOperatio
 			ON CONFLICT (user_id, key) DO NOTHING
 			RETURNING operation_id
 		)
-		INSERT INTO operations (id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by)
-		SELECT id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by FROM input
+		INSERT INTO operations (id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by, task_id)
+		SELECT id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by, $13::uuid FROM input
 		WHERE key IS NULL OR id IN (SELECT operation_id FROM k)
 		RETURNING id, created_at`,
-		ids, types, amounts, currencies, from, to, details, by, keyUsers, keys, hashes, codes)
+		ids, types, amounts, currencies, from, to, details, by, keyUsers, keys, hashes, codes, out[0].TaskID)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -355,11 +364,26 @@ func (s *Store) IdempotencyKeyTaken(ctx context.Context, userID, key string) (bo
 	return tag.RowsAffected() == 0, nil
 }
 
-// SetIdempotencyStatus implements wallet.Store.
-func (s *Store) SetIdempotencyStatus(ctx context.Context, userID, key string, status int) error {
-	_, err := s.pool.Exec(ctx, `UPDATE idempotency_keys SET status_code = $3 WHERE user_id = $1 AND key = $2`,
-		userID, key, status)
-	return translate(err)
+// SetIdempotencyStatus implements wallet.Store: a conditional update, so
+// the first status recorded stays.
+func (s *Store) SetIdempotencyStatus(ctx context.Context, userID, key string, status int) (int, error) {
+	var recorded *int
+	err := s.pool.QueryRow(ctx, `
+		WITH u AS (
+			UPDATE idempotency_keys SET status_code = $3
+			WHERE user_id = $1 AND key = $2 AND status_code = $4
+			RETURNING status_code
+		)
+		SELECT coalesce((SELECT status_code FROM u),
+		                (SELECT status_code FROM idempotency_keys WHERE user_id = $1 AND key = $2))`,
+		userID, key, status, wallet.Unanswered).Scan(&recorded)
+	if err != nil {
+		return 0, translate(err)
+	}
+	if recorded == nil {
+		return 0, wallet.Errorf(wallet.EOperationNotFound, "idempotency key not found")
+	}
+	return *recorded, nil
 }
 
 // Operation implements wallet.Store.

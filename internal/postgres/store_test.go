@@ -486,7 +486,7 @@ type fakeQueue struct {
 	order []string
 }
 
-func (q *fakeQueue) EnqueueApply(_ context.Context, opIDs []string, locks []wallet.Lock) error {
+func (q *fakeQueue) EnqueueApply(_ context.Context, _ string, opIDs []string, locks []wallet.Lock) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.locks == nil {
@@ -499,7 +499,7 @@ func (q *fakeQueue) EnqueueApply(_ context.Context, opIDs []string, locks []wall
 	return nil
 }
 
-func (q *fakeQueue) Requeue(context.Context, string) (wallet.Requeued, error) {
+func (q *fakeQueue) Requeue(context.Context, string, []string) (wallet.Requeued, error) {
 	return wallet.Requeued{}, nil
 }
 
@@ -513,44 +513,6 @@ func (q *fakeQueue) locksOf(opID string) []wallet.Lock {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.locks[opID]
-}
-
-type fakeClaims struct {
-	mu     sync.Mutex
-	claims map[string]bool
-}
-
-func (c *fakeClaims) Claim(_ context.Context, key string, _ time.Duration) (bool, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.claims == nil {
-		c.claims = map[string]bool{}
-	}
-	if c.claims[key] {
-		return false, nil
-	}
-	c.claims[key] = true
-	return true, nil
-}
-
-func (c *fakeClaims) Unclaim(keys ...string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, k := range keys {
-		delete(c.claims, k)
-	}
-}
-
-type fakePublisher struct {
-	mu  sync.Mutex
-	ids []string
-}
-
-func (p *fakePublisher) PublishResults(_ context.Context, opIDs ...string) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.ids = append(p.ids, opIDs...)
-	return nil
 }
 
 func TestExpiredLockDoesNotSpendTwice(t *testing.T) {
@@ -578,10 +540,10 @@ func TestExpiredLockDoesNotSpendTwice(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			queue, published := &fakeQueue{}, &fakePublisher{}
+			queue, published := &fakeQueue{}, &pgtest.Publisher{}
 			svc := &ledger.Service{
 				Store: f.store, Accounts: f.store, Locker: locker, Queue: queue,
-				Claims: &fakeClaims{}, Publisher: published,
+				Claims: &pgtest.Claims{}, Publisher: published,
 				Log: slog.New(slog.DiscardHandler), Currency: rub,
 				// The payee's lock, taken a moment after the payer's,
 				// may outlive it by a little.
@@ -670,8 +632,8 @@ func TestExpiredLockDoesNotSpendTwice(t *testing.T) {
 					t.Fatalf("operation %s ended %s (%q)", op.ID, op.Status, op.FailureCode)
 				}
 			}
-			if len(published.ids) != len(ops) {
-				t.Fatalf("published %v for %d applied operations", published.ids, len(ops))
+			if len(published.IDs()) != len(ops) {
+				t.Fatalf("published %v for %d applied operations", published.IDs(), len(ops))
 			}
 			wantFailed := 0
 			if len(ops) == 2 && tt.second > 2000 {

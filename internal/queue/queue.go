@@ -18,7 +18,7 @@ import (
 // Task types and the queue they go to.
 const (
 	// TypeApply applies the operations of one accepted group; its TaskID
-	// is the group's first operation id.
+	// is the group's task id (its first operation's id).
 	TypeApply = "operation:apply"
 	// TypeSweep re-enqueues operations that stayed pending too long.
 	TypeSweep = "operation:sweep"
@@ -63,11 +63,11 @@ func (c *Client) Close() error {
 // Inspector exposes the queue inspector for metrics.
 func (c *Client) Inspector() *asynq.Inspector { return c.inspector }
 
-// EnqueueApply enqueues one task for a group of operations accepted
-// together, named by the first. A task with the same id that is already
+// EnqueueApply enqueues one task, named taskID, for a group of
+// operations accepted together. A task with the same id that is already
 // queued counts as success: it applies the same operations.
-func (c *Client) EnqueueApply(ctx context.Context, opIDs []string, locks []wallet.Lock) error {
-	if len(opIDs) == 0 {
+func (c *Client) EnqueueApply(ctx context.Context, taskID string, opIDs []string, locks []wallet.Lock) error {
+	if len(opIDs) == 0 || taskID == "" {
 		return errors.New("queue: enqueue of no operations")
 	}
 	payload, err := json.Marshal(ApplyPayload{OperationIDs: opIDs, Locks: locks})
@@ -75,46 +75,49 @@ func (c *Client) EnqueueApply(ctx context.Context, opIDs []string, locks []walle
 		return err
 	}
 	_, err = c.client.EnqueueContext(ctx, asynq.NewTask(TypeApply, payload),
-		asynq.TaskID(opIDs[0]), asynq.Queue(Name), asynq.MaxRetry(MaxRetry), asynq.Timeout(TaskTimeout))
+		asynq.TaskID(taskID), asynq.Queue(Name), asynq.MaxRetry(MaxRetry), asynq.Timeout(TaskTimeout))
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("queue: enqueue %s (%d operations): %w", opIDs[0], len(opIDs), err)
+		return fmt.Errorf("queue: enqueue %s (%d operations): %w", taskID, len(opIDs), err)
 	}
 	return nil
 }
 
-// Requeue makes sure a pending operation has a task that will run: it
-// enqueues one, or moves an archived or retrying one back to pending.
-func (c *Client) Requeue(ctx context.Context, opID string) (wallet.Requeued, error) {
-	payload, _ := json.Marshal(ApplyPayload{OperationIDs: []string{opID}})
+// Requeue makes sure the task taskID, which applies the pending
+// operations opIDs, will run: it enqueues it under that name (so a task
+// still queued or retrying is never doubled), or moves an archived or
+// retrying one back to pending, or reports an active one with what it
+// carries.
+func (c *Client) Requeue(ctx context.Context, taskID string, opIDs []string) (wallet.Requeued, error) {
+	payload, _ := json.Marshal(ApplyPayload{OperationIDs: opIDs})
 	_, err := c.client.EnqueueContext(ctx, asynq.NewTask(TypeApply, payload),
-		asynq.TaskID(opID), asynq.Queue(Name), asynq.MaxRetry(MaxRetry), asynq.Timeout(TaskTimeout))
+		asynq.TaskID(taskID), asynq.Queue(Name), asynq.MaxRetry(MaxRetry), asynq.Timeout(TaskTimeout))
 	if err == nil {
 		return wallet.Requeued{Enqueued: true}, nil
 	}
 	if !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return wallet.Requeued{}, fmt.Errorf("queue: requeue %s: %w", opID, err)
+		return wallet.Requeued{}, fmt.Errorf("queue: requeue %s: %w", taskID, err)
 	}
-	info, err := c.inspector.GetTaskInfo(Name, opID)
+	info, err := c.inspector.GetTaskInfo(Name, taskID)
 	if err != nil {
 		if errors.Is(err, asynq.ErrTaskNotFound) {
 			return wallet.Requeued{}, nil // finished between the two calls
 		}
-		return wallet.Requeued{}, fmt.Errorf("queue: inspect %s: %w", opID, err)
+		return wallet.Requeued{}, fmt.Errorf("queue: inspect %s: %w", taskID, err)
 	}
 	switch info.State {
 	case asynq.TaskStateArchived, asynq.TaskStateRetry, asynq.TaskStateScheduled:
-		if err := c.inspector.RunTask(Name, opID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-			return wallet.Requeued{}, fmt.Errorf("queue: run %s: %w", opID, err)
+		if err := c.inspector.RunTask(Name, taskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			return wallet.Requeued{}, fmt.Errorf("queue: run %s: %w", taskID, err)
 		}
 		return wallet.Requeued{Enqueued: true}, nil
 	case asynq.TaskStateCompleted:
-		if err := c.inspector.DeleteTask(Name, opID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-			return wallet.Requeued{}, fmt.Errorf("queue: delete %s: %w", opID, err)
+		if err := c.inspector.DeleteTask(Name, taskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			return wallet.Requeued{}, fmt.Errorf("queue: delete %s: %w", taskID, err)
 		}
-		return c.Requeue(ctx, opID)
+		return c.Requeue(ctx, taskID, opIDs)
 	case asynq.TaskStateActive:
 		p, _ := DecodeApply(info.Payload)
 		return wallet.Requeued{Active: true, Locks: p.Locks, OperationIDs: p.OperationIDs}, nil

@@ -121,6 +121,16 @@ func pendingCount(t *testing.T, in *asynq.Inspector, id string) int {
 	return n
 }
 
+// requeueGroup calls Requeue and fails the test on an error.
+func requeueGroup(t *testing.T, c *queue.Client, task string, ids []string) wallet.Requeued {
+	t.Helper()
+	r, err := c.Requeue(context.Background(), task, ids)
+	if err != nil {
+		t.Fatalf("Requeue(%s, %v): %v", task, ids, err)
+	}
+	return r
+}
+
 func decode(t *testing.T, info *asynq.TaskInfo) queue.ApplyPayload {
 	t.Helper()
 	p, err := queue.DecodeApply(info.Payload)
@@ -188,7 +198,7 @@ func TestEnqueueApply(t *testing.T) {
 
 	// A group of operations is one task, named by the first.
 	id, second := "op-"+randHex(4), "op-"+randHex(4)
-	if err := c.EnqueueApply(ctx, []string{id, second}, testLocks); err != nil {
+	if err := c.EnqueueApply(ctx, id, []string{id, second}, testLocks); err != nil {
 		t.Fatalf("EnqueueApply: %v", err)
 	}
 	if n := pendingCount(t, in, second); n != 0 {
@@ -209,7 +219,7 @@ func TestEnqueueApply(t *testing.T) {
 
 	// Enqueuing the same operation again is no error and adds no task;
 	// the first task, with its locks, stays.
-	if err := c.EnqueueApply(ctx, []string{id}, nil); err != nil {
+	if err := c.EnqueueApply(ctx, id, []string{id}, nil); err != nil {
 		t.Fatalf("second EnqueueApply: %v", err)
 	}
 	if n := pendingCount(t, in, id); n != 1 {
@@ -221,7 +231,7 @@ func TestEnqueueApply(t *testing.T) {
 
 	// Another operation is another task.
 	other := "op-" + randHex(4)
-	if err := c.EnqueueApply(ctx, []string{other}, nil); err != nil {
+	if err := c.EnqueueApply(ctx, other, []string{other}, nil); err != nil {
 		t.Fatalf("EnqueueApply(%s): %v", other, err)
 	}
 	if got := decode(t, taskInfo(t, in, other)); !reflect.DeepEqual(got.OperationIDs, []string{other}) || got.Locks != nil {
@@ -245,7 +255,7 @@ func TestRequeue(t *testing.T) {
 
 	requeue := func(t *testing.T, id string) wallet.Requeued {
 		t.Helper()
-		r, err := c.Requeue(ctx, id)
+		r, err := c.Requeue(ctx, id, []string{id})
 		if err != nil {
 			t.Fatalf("Requeue(%s): %v", id, err)
 		}
@@ -253,7 +263,7 @@ func TestRequeue(t *testing.T) {
 	}
 	enqueue := func(t *testing.T, id string) {
 		t.Helper()
-		if err := c.EnqueueApply(ctx, []string{id}, testLocks); err != nil {
+		if err := c.EnqueueApply(ctx, id, []string{id}, testLocks); err != nil {
 			t.Fatalf("EnqueueApply(%s): %v", id, err)
 		}
 	}
@@ -293,6 +303,41 @@ func TestRequeue(t *testing.T) {
 		// Its locks are kept for the worker to release.
 		if got := decode(t, info); !reflect.DeepEqual(got.Locks, testLocks) {
 			t.Errorf("locks = %+v, want %+v", got.Locks, testLocks)
+		}
+	})
+
+	// A group's operations are requeued under the group's task: while
+	// that task is queued, nothing is added for any of them (issue 8: the
+	// sweeper made one task per operation beside the group's).
+	t.Run("queued group task is not doubled", func(t *testing.T) {
+		task, mate := "op-"+randHex(4), "op-"+randHex(4)
+		if err := c.EnqueueApply(ctx, task, []string{task, mate}, testLocks); err != nil {
+			t.Fatalf("EnqueueApply: %v", err)
+		}
+		if r := requeueGroup(t, c, task, []string{task, mate}); !reflect.DeepEqual(r, wallet.Requeued{}) {
+			t.Errorf("Requeue of a queued group = %+v, want nothing done", r)
+		}
+		if r := requeueGroup(t, c, task, []string{mate}); !reflect.DeepEqual(r, wallet.Requeued{}) {
+			t.Errorf("Requeue of a queued group's second operation = %+v, want nothing done", r)
+		}
+		if n := pendingCount(t, in, task); n != 1 {
+			t.Errorf("%d pending tasks named %s, want 1", n, task)
+		}
+		if n := pendingCount(t, in, mate); n != 0 {
+			t.Errorf("%d tasks named after the group's second operation, want 0", n)
+		}
+	})
+
+	t.Run("lost group task is enqueued as the group", func(t *testing.T) {
+		task, mate := "op-"+randHex(4), "op-"+randHex(4)
+		if r := requeueGroup(t, c, task, []string{task, mate}); !reflect.DeepEqual(r, wallet.Requeued{Enqueued: true}) {
+			t.Errorf("Requeue = %+v, want Enqueued", r)
+		}
+		if got, want := decode(t, taskInfo(t, in, task)), (queue.ApplyPayload{OperationIDs: []string{task, mate}}); !reflect.DeepEqual(got, want) {
+			t.Errorf("payload = %+v, want %+v", got, want)
+		}
+		if n := pendingCount(t, in, mate); n != 0 {
+			t.Errorf("%d tasks named after the group's second operation, want 0", n)
 		}
 	})
 
@@ -415,7 +460,7 @@ func TestRequeueWithWorker(t *testing.T) {
 
 	t.Run("active task reports its operations and locks", func(t *testing.T) {
 		group := []string{activeID, activeID + "-mate"}
-		if err := c.EnqueueApply(ctx, group, testLocks); err != nil {
+		if err := c.EnqueueApply(ctx, activeID, group, testLocks); err != nil {
 			t.Fatalf("EnqueueApply: %v", err)
 		}
 		select {
@@ -424,7 +469,7 @@ func TestRequeueWithWorker(t *testing.T) {
 			t.Fatal("worker did not start the task within 5s")
 		}
 		waitState(t, in, activeID, asynq.TaskStateActive)
-		r, err := c.Requeue(ctx, activeID)
+		r, err := c.Requeue(ctx, activeID, group)
 		if err != nil {
 			t.Fatalf("Requeue: %v", err)
 		}
@@ -449,18 +494,18 @@ func TestRequeueWithWorker(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		if r, err := c.Requeue(ctx, activeID); err != nil || !reflect.DeepEqual(r, wallet.Requeued{Enqueued: true}) {
+		if r, err := c.Requeue(ctx, activeID, group); err != nil || !reflect.DeepEqual(r, wallet.Requeued{Enqueued: true}) {
 			t.Errorf("Requeue of a finished task = %+v, %v; want Enqueued", r, err)
 		}
 		waitRuns(t, activeID, 2)
 	})
 
 	t.Run("retrying task runs now", func(t *testing.T) {
-		if err := c.EnqueueApply(ctx, []string{retryID}, nil); err != nil {
+		if err := c.EnqueueApply(ctx, retryID, []string{retryID}, nil); err != nil {
 			t.Fatalf("EnqueueApply: %v", err)
 		}
 		waitState(t, in, retryID, asynq.TaskStateRetry)
-		r, err := c.Requeue(ctx, retryID)
+		r, err := c.Requeue(ctx, retryID, []string{retryID})
 		if err != nil || !reflect.DeepEqual(r, wallet.Requeued{Enqueued: true}) {
 			t.Errorf("Requeue of a retrying task = %+v, %v; want Enqueued", r, err)
 		}
@@ -476,7 +521,7 @@ func TestRequeueWithWorker(t *testing.T) {
 			t.Fatalf("enqueue retained task: %v", err)
 		}
 		waitState(t, in, completedID, asynq.TaskStateCompleted)
-		r, err := c.Requeue(ctx, completedID)
+		r, err := c.Requeue(ctx, completedID, []string{completedID})
 		if err != nil || !reflect.DeepEqual(r, wallet.Requeued{Enqueued: true}) {
 			t.Errorf("Requeue of a completed task = %+v, %v; want Enqueued", r, err)
 		}

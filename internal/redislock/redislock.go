@@ -6,6 +6,7 @@ package redislock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -63,7 +64,7 @@ func (l *Locker) TryAcquire(ctx context.Context, walletIDs []string) (map[string
 			m := l.rs.NewMutex(l.Name(id), redsync.WithExpiry(l.ttl), redsync.WithTries(1))
 			switch err := m.TryLockContext(ctx); {
 			case err == nil:
-				got[i] = wallet.Lock{Name: m.Name(), Value: m.Value()}
+				got[i] = wallet.Lock{Name: m.Name(), Value: m.Value(), WalletID: id}
 			case !errors.Is(err, redsync.ErrFailed) && !isTaken(err):
 				errs[i] = err
 			}
@@ -106,10 +107,11 @@ return 0`)
 // Release releases locks by name and value, from any process (the worker
 // releases what the API took). It uses a fresh context, so a cancelled
 // request never leaves a lock behind, and ignores locks that already
-// expired or changed hands; a lock it cannot release expires by itself.
-func (l *Locker) Release(locks []wallet.Lock) {
+// expired or changed hands. It fails only when Redis does; a lock it
+// cannot release expires by itself.
+func (l *Locker) Release(locks []wallet.Lock) error {
 	if len(locks) == 0 {
-		return
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -117,5 +119,8 @@ func (l *Locker) Release(locks []wallet.Lock) {
 	for i, lk := range locks {
 		names[i], values[i] = lk.Name, lk.Value
 	}
-	_ = releaseScript.Run(ctx, l.client, names, values...).Err()
+	if err := releaseScript.Run(ctx, l.client, names, values...).Err(); err != nil {
+		return fmt.Errorf("redislock: release %d locks: %w", len(locks), err)
+	}
+	return nil
 }

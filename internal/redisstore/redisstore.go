@@ -56,11 +56,29 @@ func (s *Store) sessionKey(token string) string {
 	return s.prefix + "session:" + hex.EncodeToString(sum[:])
 }
 
+// childrenKey holds the session keys of the tokens minted from a session
+// (POST /api/tokens with it), so that ending it ends them too.
+func childrenKey(sessionKey string) string { return sessionKey + ":children" }
+
 // CreateSession starts a session for userID and returns its secret token.
-func (s *Store) CreateSession(ctx context.Context, userID string, ttl time.Duration) (string, wallet.Session, error) {
+// parent, when set, is the token of the session it was minted from:
+// deleting the parent deletes this one too.
+func (s *Store) CreateSession(ctx context.Context, userID string, ttl time.Duration, parent string) (string, wallet.Session, error) {
 	token := randomToken()
 	sess := wallet.Session{UserID: userID, CSRF: randomToken()}
-	if err := s.rdb.Set(ctx, s.sessionKey(token), sess.UserID+" "+sess.CSRF, ttl).Err(); err != nil {
+	key := s.sessionKey(token)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, key, sess.UserID+" "+sess.CSRF, ttl)
+		if parent != "" {
+			// The set lives as long as its longest-lived child.
+			children := childrenKey(s.sessionKey(parent))
+			p.SAdd(ctx, children, key)
+			p.ExpireGT(ctx, children, ttl)
+			p.ExpireNX(ctx, children, ttl)
+		}
+		return nil
+	})
+	if err != nil {
 		return "", wallet.Session{}, fmt.Errorf("redisstore: create session: %w", err)
 	}
 	return token, sess, nil
@@ -87,30 +105,59 @@ func (s *Store) Session(ctx context.Context, token string) (wallet.Session, erro
 	return wallet.Session{UserID: userID, CSRF: csrf}, nil
 }
 
-// DeleteSession ends a session on the server.
+// maxRevoke bounds how many sessions one DeleteSession ends (a session,
+// the tokens minted from it, theirs, ...): a loop of tokens minting
+// tokens cannot make a logout unbounded.
+const maxRevoke = 10000
+
+// DeleteSession ends a session on the server, and every token minted from
+// it, and from those, in turn.
 func (s *Store) DeleteSession(ctx context.Context, token string) error {
-	if err := s.rdb.Del(ctx, s.sessionKey(token)).Err(); err != nil {
-		return fmt.Errorf("redisstore: delete session: %w", err)
+	queue := []string{s.sessionKey(token)}
+	for n := 0; len(queue) > 0 && n < maxRevoke; n++ {
+		key := queue[0]
+		queue = queue[1:]
+		children, err := s.rdb.SMembers(ctx, childrenKey(key)).Result()
+		if err != nil {
+			return fmt.Errorf("redisstore: delete session: %w", err)
+		}
+		if err := s.rdb.Del(ctx, key, childrenKey(key)).Err(); err != nil {
+			return fmt.Errorf("redisstore: delete session: %w", err)
+		}
+		queue = append(queue, children...)
 	}
 	return nil
 }
 
-// Failures returns how many failures key has counted in its window.
-func (s *Store) Failures(ctx context.Context, key string) (int64, error) {
-	n, err := s.rdb.Get(ctx, s.prefix+"fail:"+key).Int64()
-	if errors.Is(err, redis.Nil) {
-		return 0, nil
+// Attempts returns how many attempts key has counted in its window, and
+// how long the window still lasts.
+func (s *Store) Attempts(ctx context.Context, key string) (int64, time.Duration, error) {
+	k := s.prefix + "fail:" + key
+	var get *redis.StringCmd
+	var ttl *redis.DurationCmd
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get, ttl = p.Get(ctx, k), p.PTTL(ctx, k)
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return 0, 0, fmt.Errorf("redisstore: read attempts: %w", err)
 	}
-	return n, err
+	n, err := get.Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("redisstore: read attempts: %w", err)
+	}
+	return n, max(ttl.Val(), 0), nil
 }
 
-// CountFailure counts one failure for key; the count lapses window after
-// the first failure.
-func (s *Store) CountFailure(ctx context.Context, key string, window time.Duration) error {
+// CountAttempt counts one attempt for key; the count lapses window after
+// the first attempt.
+func (s *Store) CountAttempt(ctx context.Context, key string, window time.Duration) error {
 	k := s.prefix + "fail:" + key
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		// Starting the counter with SET NX PX fixes the window (to the
-		// millisecond) at the first failure; INCR keeps the expiry.
+		// millisecond) at the first attempt; INCR keeps the expiry.
 		p.SetNX(ctx, k, 0, window)
 		p.Incr(ctx, k)
 		return nil
@@ -118,8 +165,8 @@ func (s *Store) CountFailure(ctx context.Context, key string, window time.Durati
 	return err
 }
 
-// ResetFailures forgets key's failures.
-func (s *Store) ResetFailures(ctx context.Context, key string) error {
+// ResetAttempts forgets key's attempts.
+func (s *Store) ResetAttempts(ctx context.Context, key string) error {
 	return s.rdb.Del(ctx, s.prefix+"fail:"+key).Err()
 }
 
@@ -135,10 +182,11 @@ func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool,
 }
 
 // Unclaim ends claims, all in one command, with a fresh context so a
-// cancelled request does not leave them behind.
-func (s *Store) Unclaim(keys ...string) {
+// cancelled request does not leave them behind. It fails only when Redis
+// does; a claim it cannot end lapses by itself.
+func (s *Store) Unclaim(keys ...string) error {
 	if len(keys) == 0 {
-		return
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -146,7 +194,10 @@ func (s *Store) Unclaim(keys ...string) {
 	for i, k := range keys {
 		names[i] = s.prefix + "claim:" + k
 	}
-	_ = s.rdb.Del(ctx, names...).Err()
+	if err := s.rdb.Del(ctx, names...).Err(); err != nil {
+		return fmt.Errorf("redisstore: unclaim %d keys: %w", len(keys), err)
+	}
+	return nil
 }
 
 // resultsChannel is where workers announce final operations.

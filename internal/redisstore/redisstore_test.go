@@ -37,7 +37,7 @@ func TestSession(t *testing.T) {
 	s, rdb, prefix := setup(t)
 	ctx := context.Background()
 
-	token, sess, err := s.CreateSession(ctx, "user-1", time.Hour)
+	token, sess, err := s.CreateSession(ctx, "user-1", time.Hour, "")
 	if err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
@@ -56,7 +56,7 @@ func TestSession(t *testing.T) {
 	}
 
 	// A second session of the same user is a different one.
-	token2, sess2, err := s.CreateSession(ctx, "user-1", time.Hour)
+	token2, sess2, err := s.CreateSession(ctx, "user-1", time.Hour, "")
 	if err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
@@ -100,11 +100,57 @@ func TestSession(t *testing.T) {
 	}
 }
 
+// Ending a session ends the tokens minted from it, and theirs in turn;
+// ending a minted token leaves its parent and siblings.
+func TestDeleteSessionEndsMintedTokens(t *testing.T) {
+	t.Parallel()
+	s, rdb, prefix := setup(t)
+	ctx := context.Background()
+	create := func(parent string, ttl time.Duration) string {
+		t.Helper()
+		tok, _, err := s.CreateSession(ctx, "user-1", ttl, parent)
+		if err != nil {
+			t.Fatalf("CreateSession: %v", err)
+		}
+		return tok
+	}
+	alive := func(tok string) bool {
+		_, err := s.Session(ctx, tok)
+		return err == nil
+	}
+	root := create("", time.Hour)
+	child1, child2 := create(root, time.Hour), create(root, 2*time.Hour)
+	grandchild := create(child1, time.Hour)
+	other := create("", time.Hour)
+
+	if err := s.DeleteSession(ctx, child2); err != nil {
+		t.Fatal(err)
+	}
+	if alive(child2) || !alive(root) || !alive(child1) || !alive(grandchild) {
+		t.Fatalf("ending a minted token ended others: root %v child1 %v grandchild %v", alive(root), alive(child1), alive(grandchild))
+	}
+	if err := s.DeleteSession(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range map[string]string{"root": root, "child": child1, "grandchild": grandchild} {
+		if alive(tok) {
+			t.Errorf("%s is still a session after its root was ended", name)
+		}
+	}
+	if !alive(other) {
+		t.Error("an unrelated session was ended")
+	}
+	// Nothing is left of the ended family but the unrelated session.
+	if ks := keys(t, rdb, prefix); len(ks) != 1 {
+		t.Errorf("keys left: %v, want the unrelated session only", ks)
+	}
+}
+
 func TestSessionExpires(t *testing.T) {
 	t.Parallel()
 	s, _, _ := setup(t)
 	ctx := context.Background()
-	token, _, err := s.CreateSession(ctx, "user-1", 150*time.Millisecond)
+	token, _, err := s.CreateSession(ctx, "user-1", 150*time.Millisecond, "")
 	if err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
@@ -121,7 +167,7 @@ func TestSessionUnknownToken(t *testing.T) {
 	t.Parallel()
 	s, _, _ := setup(t)
 	ctx := context.Background()
-	token, _, err := s.CreateSession(ctx, "user-1", time.Hour)
+	token, _, err := s.CreateSession(ctx, "user-1", time.Hour, "")
 	if err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
@@ -150,14 +196,14 @@ func TestSessionUnknownToken(t *testing.T) {
 	}
 }
 
-func TestFailures(t *testing.T) {
+func TestAttempts(t *testing.T) {
 	t.Parallel()
 	s, rdb, prefix := setup(t)
 	ctx := context.Background()
 
 	count := func(key string) int64 {
 		t.Helper()
-		n, err := s.Failures(ctx, key)
+		n, _, err := s.Attempts(ctx, key)
 		if err != nil {
 			t.Fatalf("Failures(%s): %v", key, err)
 		}
@@ -165,7 +211,7 @@ func TestFailures(t *testing.T) {
 	}
 	fail := func(key string, window time.Duration) {
 		t.Helper()
-		if err := s.CountFailure(ctx, key, window); err != nil {
+		if err := s.CountAttempt(ctx, key, window); err != nil {
 			t.Fatalf("CountFailure(%s): %v", key, err)
 		}
 	}
@@ -196,7 +242,15 @@ func TestFailures(t *testing.T) {
 		}
 	}
 
-	if err := s.ResetFailures(ctx, "alice"); err != nil {
+	// Attempts says how long the window still lasts, for Retry-After.
+	if _, left, err := s.Attempts(ctx, "carol"); err != nil || left <= 9*time.Second || left > 10*time.Second {
+		t.Errorf("Attempts of carol: %v left, %v; want the rest of the 10s window", left, err)
+	}
+	if _, left, err := s.Attempts(ctx, "nobody"); err != nil || left != 0 {
+		t.Errorf("Attempts of an unknown key: %v left, %v; want 0", left, err)
+	}
+
+	if err := s.ResetAttempts(ctx, "alice"); err != nil {
 		t.Fatalf("ResetFailures: %v", err)
 	}
 	if n := count("alice"); n != 0 {
@@ -205,33 +259,33 @@ func TestFailures(t *testing.T) {
 	if n := count("carol"); n != 2 {
 		t.Errorf("ResetFailures of alice changed carol's count to %d, want 2", n)
 	}
-	if err := s.ResetFailures(ctx, "nobody"); err != nil {
+	if err := s.ResetAttempts(ctx, "nobody"); err != nil {
 		t.Errorf("ResetFailures of an unknown key: %v", err)
 	}
 }
 
-func TestFailuresLapse(t *testing.T) {
+func TestAttemptsLapse(t *testing.T) {
 	t.Parallel()
 	s, _, _ := setup(t)
 	ctx := context.Background()
 	// One second: CountFailure's EXPIRE has whole seconds only.
 	for range 3 {
-		if err := s.CountFailure(ctx, "dave", time.Second); err != nil {
+		if err := s.CountAttempt(ctx, "dave", time.Second); err != nil {
 			t.Fatalf("CountFailure: %v", err)
 		}
 	}
-	if n, err := s.Failures(ctx, "dave"); err != nil || n != 3 {
+	if n, _, err := s.Attempts(ctx, "dave"); err != nil || n != 3 {
 		t.Fatalf("Failures = %d, %v; want 3", n, err)
 	}
 	time.Sleep(1200 * time.Millisecond)
-	if n, err := s.Failures(ctx, "dave"); err != nil || n != 0 {
+	if n, _, err := s.Attempts(ctx, "dave"); err != nil || n != 0 {
 		t.Errorf("Failures after the window = %d, %v; want 0", n, err)
 	}
 	// A new failure starts a new window from 1.
-	if err := s.CountFailure(ctx, "dave", time.Minute); err != nil {
+	if err := s.CountAttempt(ctx, "dave", time.Minute); err != nil {
 		t.Fatalf("CountFailure: %v", err)
 	}
-	if n, err := s.Failures(ctx, "dave"); err != nil || n != 1 {
+	if n, _, err := s.Attempts(ctx, "dave"); err != nil || n != 1 {
 		t.Errorf("Failures in a new window = %d, %v; want 1", n, err)
 	}
 }

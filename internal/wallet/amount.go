@@ -86,7 +86,7 @@ func (c Currency) ParseAmount(text string, max Amount) (Amount, error) {
 
 // ParseJSONAmount parses an amount as it arrived in JSON: a string or a
 // number, taken from its text, never through a binary float.
-func (c Currency) ParseJSONAmount(raw json.RawMessage, max Amount) (Amount, error) {
+func (c Currency) ParseJSONAmount(raw []byte, max Amount) (Amount, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0, Errorf(EInvalidAmount, "amount is required")

@@ -3,6 +3,7 @@ package wallet
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. Each is a stable, snake_case string that the API returns in
@@ -42,6 +43,9 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// RetryAfter, when set, says how long the caller should wait before
+	// trying again (a rate limit's remaining window).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -49,6 +53,15 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 // Errorf builds an *Error with a formatted message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// RetryAfterOf returns the RetryAfter of the first *Error in err's chain.
+func RetryAfterOf(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, EInternal

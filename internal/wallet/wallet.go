@@ -90,8 +90,12 @@ type Operation struct {
 	ToWalletID   string
 	Details      string
 	CreatedBy    string
-	CreatedAt    time.Time
-	CompletedAt  *time.Time
+	// TaskID names the queue task that applies the operation: operations
+	// accepted together share one, and the sweeper re-enqueues them under
+	// it, as one group.
+	TaskID      string
+	CreatedAt   time.Time
+	CompletedAt *time.Time
 	// BalanceAfter is the balance of the viewer's own wallet right after
 	// the operation; set only when read for a viewer who owns a wallet in it
 	// and the operation completed.
@@ -134,6 +138,8 @@ func Balanced(entries []Entry) bool {
 type Lock struct {
 	Name  string `json:"name"`
 	Value string `json:"value"`
+	// WalletID is the locked wallet, for logs.
+	WalletID string `json:"wallet_id,omitempty"`
 }
 
 // Session is a signed-in browser session or a bearer access token.
@@ -178,9 +184,15 @@ type IdempotencyKey struct {
 	UserID      string
 	Key         string
 	RequestHash []byte
-	// StatusCode is the HTTP status of the first answer.
+	// StatusCode is the HTTP status of the first answer, or Unanswered
+	// while the first request still waits for its operation's result.
 	StatusCode int
 }
+
+// Unanswered is the status of a key whose first request has not answered
+// yet: it asked to wait for the result, and the answer (200 or 202)
+// depends on how the wait ends.
+const Unanswered = 0
 
 // Store is the ledger's durable state: Postgres, the only source of truth.
 type Store interface {
@@ -216,8 +228,10 @@ type Store interface {
 	// IdempotencyKeyTaken reports whether a key is stored, waiting for a
 	// request that is storing it right now.
 	IdempotencyKeyTaken(ctx context.Context, userID, key string) (bool, error)
-	// SetIdempotencyStatus records the status code of the first answer.
-	SetIdempotencyStatus(ctx context.Context, userID, key string, status int) error
+	// SetIdempotencyStatus records the status code of the first answer
+	// of a key still Unanswered, and returns the status recorded: status,
+	// or what an earlier call recorded.
+	SetIdempotencyStatus(ctx context.Context, userID, key string, status int) (int, error)
 	// Operation returns EOperationNotFound. viewerWalletID, when set, fills
 	// BalanceAfter.
 	Operation(ctx context.Context, id, viewerWalletID string) (Operation, error)
