@@ -45,3 +45,32 @@ func (h *handlers) sweep(ctx context.Context, _ *asynq.Task) error {
 	}
 	return err
 }
+
+// expireHold expires a hold at its time. A hold whose expiry must wait (a
+// capture accepted in time still being applied) is retried.
+func (h *handlers) expireHold(ctx context.Context, t *asynq.Task) error {
+	p, err := queue.DecodeDue(t.Payload())
+	if err != nil {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	return h.svc.ExpireHold(ctx, p.ID)
+}
+
+// expireWithdrawal expires a withdrawal left pending past the timeout.
+func (h *handlers) expireWithdrawal(ctx context.Context, t *asynq.Task) error {
+	p, err := queue.DecodeDue(t.Payload())
+	if err != nil {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	return h.svc.ExpireWithdrawal(ctx, p.ID)
+}
+
+// expireRequest expires an open payment request at its time.
+func (h *handlers) expireRequest(ctx context.Context, t *asynq.Task) error {
+	p, err := queue.DecodeDue(t.Payload())
+	if err != nil {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	_, err = h.svc.ExpirePaymentRequests(ctx, []string{p.ID}, 1)
+	return err
+}

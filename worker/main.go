@@ -97,10 +97,12 @@ func run() error {
 		Concurrency:       cfg.WorkerConcurrency,
 		Queues:            map[string]int{queue.Name: 1},
 		TaskCheckInterval: cfg.TaskCheckInterval,
-		ShutdownTimeout:   cfg.ShutdownTimeout,
-		RetryDelayFunc:    retryDelay,
-		Logger:            app.AsynqLogger{Log: log},
-		LogLevel:          asynq.WarnLevel,
+		// Expiries are scheduled tasks: they are due within a second.
+		DelayedTaskCheckInterval: time.Second,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		RetryDelayFunc:           retryDelay,
+		Logger:                   app.AsynqLogger{Log: log},
+		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
 			log.Warn("task failed", slog.String("type", t.Type()), slog.String("operation_id", id), slog.Any("error", err))
@@ -110,6 +112,9 @@ func run() error {
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(queue.TypeApply, h.apply)
 	mux.HandleFunc(queue.TypeSweep, h.sweep)
+	mux.HandleFunc(queue.TypeHoldExpire, h.expireHold)
+	mux.HandleFunc(queue.TypeWithdrawalExpire, h.expireWithdrawal)
+	mux.HandleFunc(queue.TypeRequestExpire, h.expireRequest)
 
 	// Every worker runs a scheduler; Unique keeps one sweep per interval.
 	sched := asynq.NewScheduler(a.RedisOpt, &asynq.SchedulerOpts{Logger: app.AsynqLogger{Log: log}, LogLevel: asynq.WarnLevel})

@@ -80,6 +80,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	a.Store = postgres.NewStore(a.Pool)
+	a.Store.WithdrawalTimeout = cfg.WithdrawalTimeout
 
 	ropt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
@@ -102,7 +103,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Queue = queue.NewClient(a.RedisOpt)
 
 	a.Service = &ledger.Service{
-		Store: a.Store, Accounts: a.Store, Locker: a.Locker, Queue: a.Queue, Claims: a.RedisStore,
+		Store: a.Store, Accounts: a.Store, Locker: a.Locker, Queue: a.Queue, Scheduler: a.Queue, Claims: a.RedisStore,
 		Publisher: a.RedisStore, Observer: metrics.NewLedger(a.Registry), Log: log,
 		Currency: cfg.Currency, BcryptCost: cfg.BcryptCost, LockWait: cfg.LockWait, AcceptTimeout: cfg.AcceptTimeout,
 	}

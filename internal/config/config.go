@@ -81,11 +81,18 @@ type Config struct {
 	AcceptCommitters int `env:"ACCEPT_COMMITTERS" envDefault:"1"`
 	// TaskCheckInterval is how often an idle worker polls its queues.
 	TaskCheckInterval time.Duration `env:"TASK_CHECK_INTERVAL" envDefault:"5ms"`
-	// SweepInterval is how often the sweeper looks for stuck operations.
-	SweepInterval time.Duration `env:"SWEEP_INTERVAL" envDefault:"5s"`
+	// SweepInterval is how often the sweeper looks for stuck operations
+	// and for what fell due (expiries) without its task: at most this
+	// late, an active hold past its expiry is expired even after Redis
+	// lost its scheduled task.
+	SweepInterval time.Duration `env:"SWEEP_INTERVAL" envDefault:"1s"`
 	// SweepAfter is how long an operation may stay pending before the
 	// sweeper enqueues it again.
 	SweepAfter time.Duration `env:"SWEEP_AFTER" envDefault:"5s"`
+	// WithdrawalTimeout is how long a withdrawal may stay pending (not
+	// taken by its bank) before the service expires it and releases the
+	// money.
+	WithdrawalTimeout time.Duration `env:"WITHDRAWAL_TIMEOUT" envDefault:"72h"`
 	// ShutdownTimeout bounds a graceful stop.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 	// SessionTTL is how long a session or access token lives.
@@ -179,7 +186,7 @@ func (c *Config) Validate() error {
 	for name, d := range map[string]time.Duration{
 		"SESSION_TTL": c.SessionTTL, "SWEEP_INTERVAL": c.SweepInterval, "SWEEP_AFTER": c.SweepAfter,
 		"TASK_CHECK_INTERVAL": c.TaskCheckInterval, "SHUTDOWN_TIMEOUT": c.ShutdownTimeout,
-		"ACCEPT_TIMEOUT": c.AcceptTimeout,
+		"ACCEPT_TIMEOUT": c.AcceptTimeout, "WITHDRAWAL_TIMEOUT": c.WithdrawalTimeout,
 	} {
 		if d <= 0 {
 			errs = append(errs, errors.New(name+": must be positive"))

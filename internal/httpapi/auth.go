@@ -110,7 +110,23 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// resolve is resolveCredentials, then the check a bank's account needs on
+// every request: a disabled bank is refused (403 account_disabled)
+// however it signed in, cached Basic verdicts and open sessions included.
 func (s *Server) resolve(c *fiber.Ctx) (*principal, error) {
+	p, err := s.resolveCredentials(c)
+	if err != nil {
+		return nil, err
+	}
+	if p.User.Role == wallet.RoleBank {
+		if err := s.svc.CheckBank(c.UserContext(), p.User.ID); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func (s *Server) resolveCredentials(c *fiber.Ctx) (*principal, error) {
 	unauthorized := wallet.Errorf(wallet.EUnauthorized, "authentication required: a session cookie, HTTP Basic, or a Bearer token")
 	ctx := c.UserContext()
 	if h := c.Get(fiber.HeaderAuthorization); h != "" {
@@ -225,6 +241,11 @@ func (s *Server) checkPassword(c *fiber.Ctx, email, password string) (wallet.Use
 		return wallet.User{}, err
 	}
 	u, err := s.svc.Authenticate(ctx, email, password)
+	if err == nil && u.Role == wallet.RoleBank {
+		if err := s.svc.CheckBank(ctx, u.ID); err != nil {
+			return wallet.User{}, err
+		}
+	}
 	switch wallet.ErrorCode(err) {
 	case wallet.EInvalidCredentials:
 		if err := s.sessions.CountAttempt(ctx, emailKey, failureWindow); err != nil {

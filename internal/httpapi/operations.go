@@ -2,13 +2,11 @@ package httpapi
 
 import (
 	"context"
-	"encoding/base64"
 	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/google/uuid"
 
 	"github.com/walletd/wallet/internal/ledger"
 	"github.com/walletd/wallet/internal/wallet"
@@ -28,6 +26,10 @@ type operationJSON struct {
 	CreatedAt    time.Time  `json:"created_at"`
 	CompletedAt  *time.Time `json:"completed_at,omitempty"`
 	BalanceAfter *string    `json:"balance_after,omitempty"`
+	// What the operation belongs to, if anything.
+	HoldID           string `json:"hold_id,omitempty"`
+	WithdrawalID     string `json:"withdrawal_id,omitempty"`
+	PaymentRequestID string `json:"payment_request_id,omitempty"`
 }
 
 func (s *Server) operationJSON(op wallet.Operation) operationJSON {
@@ -35,6 +37,7 @@ func (s *Server) operationJSON(op wallet.Operation) operationJSON {
 		OperationID: op.ID, Type: string(op.Type), Status: string(op.Status), FailureCode: op.FailureCode,
 		Amount: s.cur.Format(op.Amount), Currency: op.Currency, FromWalletID: op.FromWalletID,
 		ToWalletID: op.ToWalletID, Details: op.Details, CreatedAt: op.CreatedAt.UTC(),
+		HoldID: op.HoldID, WithdrawalID: op.WithdrawalID, PaymentRequestID: op.PaymentRequestID,
 	}
 	if op.CompletedAt != nil {
 		t := op.CompletedAt.UTC()
@@ -62,47 +65,65 @@ func (s *Server) transfer(c *fiber.Ctx) error {
 	return s.submit(c, wallet.OpTransfer)
 }
 
-// submit parses an operation request, hands it to the ledger, and answers
-// 202 with Location, or waits for the result when asked to.
+// submit parses a deposit or transfer request and submits it.
 func (s *Server) submit(c *fiber.Ctx, typ wallet.OpType) error {
 	p := caller(c)
-	key, err := idempotencyKey(c)
-	if err != nil {
-		return s.writeError(c, err)
-	}
 	var b operationBody
 	if err := decodeJSON(c.Body(), &b); err != nil {
 		return s.writeError(c, err)
 	}
-	if b.WalletID == nil || *b.WalletID == "" {
-		return s.writeError(c, wallet.Errorf(wallet.EInvalidWalletID, "wallet_id is required"))
-	}
-	// The canonical form makes an upper-cased id the same wallet and
-	// the same request (its idempotency hash).
-	to, ok := wallet.CanonicalID(*b.WalletID)
-	if !ok {
-		return s.writeError(c, wallet.Errorf(wallet.EWalletNotFound, "wallet not found"))
+	to, err := walletIDField(b.WalletID)
+	if err != nil {
+		return s.writeError(c, err)
 	}
 	amount, err := s.cur.ParseJSONAmount(b.Amount, s.cfg.MaxAmount)
 	if err != nil {
 		return s.writeError(c, err)
 	}
-	details := ""
-	if b.Details != nil {
-		details = *b.Details
+	details, err := ledger.CheckDetails(deref(b.Details), typ == wallet.OpDeposit)
+	if err != nil {
+		return s.writeError(c, err)
 	}
-	if details, err = ledger.CheckDetails(details, typ == wallet.OpDeposit); err != nil {
+	req := ledger.Request{Caller: p.User, Type: typ, ToWalletID: to, Amount: amount, Details: details,
+		RequestHash: ledger.HashRequest(string(typ), to, strconv.FormatInt(int64(amount), 10), details)}
+	return s.operate(c, req, s.svc.Submit)
+}
+
+// walletIDField reads a required wallet id in its canonical form, which
+// makes an upper-cased id the same wallet and the same request (its
+// idempotency hash).
+func walletIDField(raw *string) (string, error) {
+	if raw == nil || *raw == "" {
+		return "", wallet.Errorf(wallet.EInvalidWalletID, "wallet_id is required")
+	}
+	id, ok := wallet.CanonicalID(*raw)
+	if !ok {
+		return "", wallet.Errorf(wallet.EWalletNotFound, "wallet not found")
+	}
+	return id, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// operate is every operation endpoint's answer: it reads the
+// Idempotency-Key and Prefer: wait headers into req, hands req to submit
+// (the ledger's Submit or a use case built on it), and answers 202 with
+// Location, or 200 once the operation is final when asked to wait, or a
+// replay with the first answer's status.
+func (s *Server) operate(c *fiber.Ctx, req ledger.Request, submit func(context.Context, ledger.Request) (ledger.Accepted, error)) error {
+	p := caller(c)
+	key, err := idempotencyKey(c)
+	if err != nil {
 		return s.writeError(c, err)
 	}
 	wait, waitAsked := preferWait(c.Get("Prefer"))
-
-	req := ledger.Request{
-		Caller: p.User, Type: typ, ToWalletID: to, Amount: amount, Details: details,
-		IdempotencyKey: key,
-		RequestHash:    ledger.HashRequest(string(typ), to, strconv.FormatInt(int64(amount), 10), details),
-		Wait:           wait,
-	}
-	acc, err := s.svc.Submit(c.UserContext(), req)
+	req.IdempotencyKey, req.Wait = key, wait
+	acc, err := submit(c.UserContext(), req)
 	if err != nil {
 		return s.writeError(c, err)
 	}
@@ -111,7 +132,7 @@ func (s *Server) submit(c *fiber.Ctx, typ wallet.OpType) error {
 		c.Set(fiber.HeaderLocation, "/api/operations/"+acc.Op.ID)
 		return c.Status(acc.StatusCode).JSON(s.operationJSON(acc.Op))
 	}
-	s.accepted.WithLabelValues(string(typ)).Inc()
+	s.accepted.WithLabelValues(string(acc.Op.Type)).Inc()
 
 	op := acc.Op
 	status := fiber.StatusAccepted
@@ -207,6 +228,7 @@ type walletJSON struct {
 	Kind       string          `json:"kind"`
 	Currency   string          `json:"currency"`
 	Balance    string          `json:"balance"`
+	Held       string          `json:"held"`
 	Available  string          `json:"available"`
 	Operations []operationJSON `json:"operations"`
 	NextCursor *string         `json:"next_cursor"`
@@ -227,7 +249,7 @@ func (s *Server) getWallet(c *fiber.Ctx) error {
 	}
 	return c.JSON(walletJSON{
 		WalletID: w.ID, UserID: w.UserID, Kind: string(w.Kind), Currency: w.Currency,
-		Balance: s.cur.Format(w.Balance), Available: s.cur.Format(w.Available),
+		Balance: s.cur.Format(w.Balance), Held: s.cur.Format(w.Held), Available: s.cur.Format(w.Available),
 		Operations: ops, NextCursor: next,
 	})
 }
@@ -237,22 +259,9 @@ func (s *Server) listOperations(c *fiber.Ctx) error {
 	if p.WalletID == "" {
 		return s.writeError(c, wallet.Errorf(wallet.EWalletNotFound, "this account has no wallet"))
 	}
-	limit := defaultPage
-	if l := c.Query("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > maxPage {
-			return s.writeError(c, wallet.Errorf(wallet.EInvalidLimit, "limit must be 1 to %d", maxPage))
-		}
-		limit = n
-	}
-	before := ""
-	if cur := c.Query("cursor"); cur != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(cur)
-		id, perr := uuid.Parse(string(raw))
-		if err != nil || perr != nil {
-			return s.writeError(c, wallet.Errorf(wallet.EInvalidCursor, "cursor is not one this API gave out"))
-		}
-		before = id.String()
+	before, limit, err := pageParams(c)
+	if err != nil {
+		return s.writeError(c, err)
 	}
 	ops, next, err := s.page(c, p.WalletID, before, limit)
 	if err != nil {
@@ -268,12 +277,7 @@ func (s *Server) page(c *fiber.Ctx, walletID, before string, limit int) ([]opera
 	if err != nil {
 		return nil, nil, err
 	}
-	var next *string
-	if len(ops) > limit {
-		ops = ops[:limit]
-		cur := base64.RawURLEncoding.EncodeToString([]byte(ops[limit-1].ID))
-		next = &cur
-	}
+	ops, next := trimPage(ops, limit, func(op wallet.Operation) string { return op.ID })
 	out := make([]operationJSON, len(ops))
 	for i, op := range ops {
 		out[i] = s.operationJSON(op)

@@ -134,6 +134,10 @@ func New(d Deps) *Server {
 	api.Post("/wallet_to_wallet", s.authenticate, s.requireJSON, s.transfer)
 	api.Get("/operations/:id", s.authenticate, s.getOperation)
 	api.Get("/admin/audit", s.authenticate, s.audit)
+	s.routesBanks(api)
+	s.routesHolds(api)
+	s.routesPaymentRequests(api)
+	s.routesWithdrawals(api)
 	api.All("/*", func(c *fiber.Ctx) error { return s.writeError(c, fiber.ErrNotFound) })
 
 	if d.Dashboard != nil {
@@ -253,6 +257,15 @@ func (s *Server) apiHeaders(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set("X-Content-Type-Options", "nosniff")
 	return c.Next()
+}
+
+// optionalJSON lets a request without a body through, and holds one with
+// a body to requireJSON's rules.
+func (s *Server) optionalJSON(c *fiber.Ctx) error {
+	if len(c.Request().Body()) == 0 {
+		return c.Next()
+	}
+	return s.requireJSON(c)
 }
 
 // requireJSON refuses request bodies that are not JSON.

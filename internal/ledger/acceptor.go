@@ -33,10 +33,16 @@ type pendingAccept struct {
 	claim string
 	// wallets are the user wallets to lock; debit is set when op's
 	// source must have the funds available.
-	wallets  []string
-	debit    bool
-	start    time.Time
-	deadline time.Time
+	wallets []string
+	debit   bool
+	// hold and withdrawal name what the operation acts on, whose state
+	// is checked under the locks (admit.go); newHold and newWithdrawal
+	// are what it creates.
+	hold, withdrawal string
+	newHold          *wallet.NewHold
+	newWithdrawal    *wallet.Withdrawal
+	start            time.Time
+	deadline         time.Time
 	// busy is a wallet whose lock was taken at the last try.
 	busy string
 	// tried is set once the locks were tried: a request always gets one
@@ -370,34 +376,10 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 		}
 	}
 
-	var debits []string
-	for _, p := range group {
-		if p.debit {
-			debits = append(debits, p.op.FromWalletID)
-		}
-	}
-	var avail map[string]wallet.Amount
-	if len(debits) > 0 {
-		var err error
-		if avail, err = s.Store.AvailableBalances(ctx, debits); err != nil {
-			fail(err)
-			return
-		}
-	}
-	results := make([]acceptResult, len(group))
-	var batch []wallet.NewOperation
-	var index []int
-	for i, p := range group {
-		if p.debit {
-			a := avail[p.op.FromWalletID]
-			if a < p.op.Amount {
-				results[i] = acceptResult{available: a, err: wallet.Errorf(wallet.EInsufficientFunds, "insufficient funds")}
-				continue
-			}
-			avail[p.op.FromWalletID] = a - p.op.Amount
-		}
-		batch = append(batch, wallet.NewOperation{Op: p.op, Key: p.key})
-		index = append(index, i)
+	results, batch, index, err := s.admit(ctx, group)
+	if err != nil {
+		fail(err)
+		return
 	}
 
 	var ids []string
@@ -412,12 +394,18 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 			fail(err)
 			return
 		}
-		for j, op := range stored {
+		for j, st := range stored {
 			p := group[index[j]]
-			results[index[j]] = acceptResult{op: op}
-			if op.ID == "" {
-				continue // its key was used before: the caller replays it
+			switch {
+			case st.KeyUsed:
+				results[index[j]] = acceptResult{} // the caller replays the key
+				continue
+			case st.Refused != "":
+				results[index[j]] = acceptResult{err: refusal(st.Refused)}
+				continue
 			}
+			op := st.Op
+			results[index[j]] = acceptResult{op: op}
 			ids, taskID = append(ids, op.ID), op.TaskID
 			for _, w := range p.wallets {
 				needed[w] = true

@@ -707,7 +707,7 @@ type gatedStore struct {
 	gate    chan struct{}
 }
 
-func (s *gatedStore) CreateOperations(ctx context.Context, batch []wallet.NewOperation) ([]wallet.Operation, error) {
+func (s *gatedStore) CreateOperations(ctx context.Context, batch []wallet.NewOperation) ([]wallet.Stored, error) {
 	select {
 	case s.entered <- struct{}{}:
 	default:

@@ -124,12 +124,15 @@ func (s *Service) commitBatch(ctx context.Context, batch []applyReq) {
 func (s *Service) finish(ctx context.Context, batch []applyReq, byID map[string]wallet.Applied, failed map[string]error) {
 	var locks []wallet.Lock
 	var final []string
+	var due []wallet.Due
 	for id, r := range byID {
 		final = append(final, id)
 		if r.Applied && s.Observer != nil {
 			s.Observer.OperationFinal(r.Op)
 		}
+		due = append(due, r.Due...)
 	}
+	s.schedule(ctx, due...)
 	answers := make([]applyRes, len(batch))
 	for i, r := range batch {
 		ops := make([]wallet.Operation, len(r.ids))

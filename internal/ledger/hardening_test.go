@@ -207,10 +207,10 @@ func TestSweepByTask(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateOperations: %v", err)
 	}
-	groupIDs := []string{group[0].ID, group[1].ID, group[2].ID}
+	groupIDs := []string{group[0].Op.ID, group[1].Op.ID, group[2].Op.ID}
 	for _, o := range group {
-		if o.TaskID != group[0].ID {
-			t.Fatalf("operation %s of a group has task %s, want the group's %s", o.ID, o.TaskID, group[0].ID)
+		if o.Op.TaskID != groupIDs[0] {
+			t.Fatalf("operation %s of a group has task %s, want the group's %s", o.Op.ID, o.Op.TaskID, groupIDs[0])
 		}
 	}
 	q := &recordingQueue{fakeQueue: e.queue}
@@ -221,7 +221,7 @@ func TestSweepByTask(t *testing.T) {
 	if err != nil || n != 4 {
 		t.Fatalf("Sweep = %d, %v; want 4 operations re-enqueued", n, err)
 	}
-	want := []requeueCall{{task: group[0].ID, ids: groupIDs}, {task: lone[0].ID, ids: []string{lone[0].ID}}}
+	want := []requeueCall{{task: group[0].Op.ID, ids: groupIDs}, {task: lone[0].Op.ID, ids: []string{lone[0].Op.ID}}}
 	if len(q.calls) != len(want) {
 		t.Fatalf("Sweep made Requeue calls %+v, want %+v", q.calls, want)
 	}
@@ -239,7 +239,7 @@ func TestSweepByTask(t *testing.T) {
 	}
 	q.calls = nil
 	q.answer = func(taskID string, _ []string) wallet.Requeued {
-		if taskID == group[0].ID {
+		if taskID == group[0].Op.ID {
 			return wallet.Requeued{Active: true, OperationIDs: groupIDs, Locks: []wallet.Lock{held[from.ID], held[to.ID]}}
 		}
 		return wallet.Requeued{} // queued: a worker will take it
@@ -256,7 +256,7 @@ func TestSweepByTask(t *testing.T) {
 	if e.lockHeld(t, from.ID) || e.lockHeld(t, to.ID) {
 		t.Error("the active task's locks are still held after the sweeper applied it")
 	}
-	if got, _ := e.store.Operation(ctx, lone[0].ID, ""); got.Status != wallet.StatusPending {
+	if got, _ := e.store.Operation(ctx, lone[0].Op.ID, ""); got.Status != wallet.StatusPending {
 		t.Errorf("the queued lone operation is %s, want it left pending for its worker", got.Status)
 	}
 }

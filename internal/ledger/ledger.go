@@ -35,6 +35,13 @@ type Queue interface {
 	Requeue(ctx context.Context, taskID string, opIDs []string) (wallet.Requeued, error)
 }
 
+// Scheduler runs the service's own acts (expiries) when they fall due
+// (internal/queue: asynq tasks with ProcessAt). It only makes them
+// prompt: the sweeper finds whatever falls due, scheduled or not.
+type Scheduler interface {
+	Schedule(ctx context.Context, due ...wallet.Due) error
+}
+
 // Claims marks idempotency keys in progress (internal/redisstore).
 type Claims interface {
 	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
@@ -79,6 +86,7 @@ type Service struct {
 	Accounts   Accounts
 	Locker     Locker
 	Queue      Queue
+	Scheduler  Scheduler
 	Claims     Claims
 	Publisher  Publisher
 	Observer   Observer
@@ -147,6 +155,17 @@ func (s *Service) unclaim(claims []string, walletIDs []string) {
 		if s.Observer != nil {
 			s.Observer.CleanupFailed("unclaim", len(claims))
 		}
+	}
+}
+
+// schedule asks the Scheduler for due acts; a failure only delays them
+// until the sweeper finds them.
+func (s *Service) schedule(ctx context.Context, due ...wallet.Due) {
+	if s.Scheduler == nil || len(due) == 0 {
+		return
+	}
+	if err := s.Scheduler.Schedule(context.WithoutCancel(ctx), due...); err != nil {
+		s.Log.Warn("scheduling failed; the sweeper will act when due", slog.Int("count", len(due)), slog.Any("error", err))
 	}
 }
 

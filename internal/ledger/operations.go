@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/walletd/wallet/internal/wallet"
@@ -22,11 +21,14 @@ const claimSlack = 5 * time.Second
 
 // Request is an operation as a caller asked for it, already parsed.
 type Request struct {
-	Caller     wallet.User
-	Type       wallet.OpType
+	Caller wallet.User
+	Type   wallet.OpType
+	// ToWalletID is the recipient of a deposit, a transfer or a hold.
 	ToWalletID string
-	Amount     wallet.Amount
-	Details    string
+	// Amount is what to move or reserve; for a capture, 0 means all that
+	// remains.
+	Amount  wallet.Amount
+	Details string
 	// IdempotencyKey is optional; RequestHash identifies the request's body.
 	IdempotencyKey string
 	RequestHash    []byte
@@ -36,6 +38,24 @@ type Request struct {
 	// claimed until Answered records it: a replay meanwhile is
 	// request_in_progress, never a 202 that the first answer contradicts.
 	Wait time.Duration
+
+	// HoldID is the hold a capture or void acts on; ExpiresIn is a new
+	// hold's life; CaptureFinal says a capture closes its hold.
+	HoldID       string
+	ExpiresIn    time.Duration
+	CaptureFinal bool
+	// BankID is the bank a withdrawal goes through; WithdrawalID the
+	// withdrawal a complete or fail acts on; EndAs how a withdrawal_fail
+	// ends it (failed, cancelled).
+	BankID       string
+	WithdrawalID string
+	EndAs        wallet.WithdrawalStatus
+	// PaymentRequestID is the request a transfer pays (by approving it).
+	PaymentRequestID string
+
+	// byService marks an operation the service makes by itself (an
+	// expiry): no caller authorises it.
+	byService bool
 }
 
 // Accepted is the answer to a submitted operation.
@@ -141,46 +161,15 @@ func claimOf(userID, key string) string { return userID + ":" + key }
 // submit validates, locks and stores a request whose key (if any) is
 // claimed, and says whether it ended the claim.
 func (s *Service) submit(ctx context.Context, req Request, key *wallet.IdempotencyKey, claim string) (_ Accepted, unclaimed bool, _ error) {
-	to, err := s.walletMeta(ctx, req.ToWalletID)
+	p, err := s.plan(ctx, req)
 	if err != nil {
 		return Accepted{}, false, err
 	}
-	if to.Kind != wallet.KindUser || to.Currency != s.Currency.Code {
-		return Accepted{}, false, wallet.Errorf(wallet.EWalletNotFound, "wallet not found")
-	}
-	from, err := s.walletOf(ctx, req.Caller.ID)
-	if wallet.ErrorCode(err) == wallet.EWalletNotFound {
-		return Accepted{}, false, wallet.Errorf(wallet.EForbidden, "this account has no wallet to pay from")
-	}
-	if err != nil {
-		return Accepted{}, false, err
-	}
-	lockIDs := []string{to.ID}
-	switch req.Type {
-	case wallet.OpDeposit:
-		if req.Caller.Role != wallet.RoleBank || from.Kind != wallet.KindSettlement {
-			return Accepted{}, false, wallet.Errorf(wallet.EForbidden, "only payment systems can deposit")
-		}
-	case wallet.OpTransfer:
-		if from.Kind != wallet.KindUser {
-			return Accepted{}, false, wallet.Errorf(wallet.EForbidden, "only wallet owners can transfer")
-		}
-		if from.ID == to.ID {
-			return Accepted{}, false, wallet.Errorf(wallet.ESameWallet, "cannot transfer to the same wallet")
-		}
-		lockIDs = append(lockIDs, from.ID)
-	default:
-		return Accepted{}, false, wallet.Errorf(wallet.EInvalidRequest, "unknown operation type")
-	}
-
 	now := s.now()
-	res := s.accept(&pendingAccept{
-		ctx: ctx,
-		op: wallet.Operation{Type: req.Type, Amount: req.Amount, Currency: s.Currency.Code,
-			FromWalletID: from.ID, ToWalletID: to.ID, Details: req.Details, CreatedBy: req.Caller.ID},
-		key: key, claim: claim, wallets: lockIDs, debit: req.Type == wallet.OpTransfer,
-		start: now, deadline: now.Add(s.LockWait), done: make(chan acceptResult, 1),
-	})
+	p.ctx, p.key, p.claim = ctx, key, claim
+	p.op.Type, p.op.Currency, p.op.CreatedBy = req.Type, s.Currency.Code, req.Caller.ID
+	p.start, p.deadline, p.done = now, now.Add(s.LockWait), make(chan acceptResult, 1)
+	res := s.accept(p)
 	switch {
 	case wallet.ErrorCode(res.err) == wallet.EInsufficientFunds:
 		// The funds may be short because a copy of this very request took
@@ -207,6 +196,80 @@ func (s *Service) submit(ctx context.Context, req Request, key *wallet.Idempoten
 		return acc, res.unclaimed, err
 	}
 	return Accepted{Op: res.op, StatusCode: 202}, res.unclaimed, nil
+}
+
+// plan works out what accepting a request takes: the operation, the
+// wallets to lock, what to check under the locks and what to create.
+// Each kind of operation has its own planner, in the file of its feature.
+func (s *Service) plan(ctx context.Context, req Request) (*pendingAccept, error) {
+	switch req.Type {
+	case wallet.OpDeposit, wallet.OpTransfer:
+		return s.planTransfer(ctx, req)
+	case wallet.OpHold:
+		return s.planHold(ctx, req)
+	case wallet.OpHoldCapture, wallet.OpHoldVoid, wallet.OpHoldExpire:
+		return s.planHoldAction(ctx, req)
+	case wallet.OpWithdrawal:
+		return s.planWithdrawal(ctx, req)
+	case wallet.OpWithdrawalComplete, wallet.OpWithdrawalFail:
+		return s.planWithdrawalEnd(ctx, req)
+	}
+	return nil, wallet.Errorf(wallet.EInvalidRequest, "unknown operation type")
+}
+
+// planTransfer plans a deposit (from the bank's settlement account) or a
+// transfer between user wallets (which may pay a payment request).
+func (s *Service) planTransfer(ctx context.Context, req Request) (*pendingAccept, error) {
+	to, err := s.userWallet(ctx, req.ToWalletID)
+	if err != nil {
+		return nil, err
+	}
+	from, err := s.walletOf(ctx, req.Caller.ID)
+	if wallet.ErrorCode(err) == wallet.EWalletNotFound {
+		return nil, wallet.Errorf(wallet.EForbidden, "this account has no wallet to pay from")
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := &pendingAccept{op: wallet.Operation{Amount: req.Amount, FromWalletID: from.ID, ToWalletID: to.ID,
+		Details: req.Details, PaymentRequestID: req.PaymentRequestID}, wallets: []string{to.ID}}
+	switch req.Type {
+	case wallet.OpDeposit:
+		if req.Caller.Role != wallet.RoleBank || from.Kind != wallet.KindSettlement {
+			return nil, wallet.Errorf(wallet.EForbidden, "only payment systems can deposit")
+		}
+	case wallet.OpTransfer:
+		if from.Kind != wallet.KindUser {
+			return nil, wallet.Errorf(wallet.EForbidden, "only wallet owners can transfer")
+		}
+		if from.ID == to.ID {
+			return nil, wallet.Errorf(wallet.ESameWallet, "cannot transfer to the same wallet")
+		}
+		p.wallets, p.debit = append(p.wallets, from.ID), true
+	}
+	return p, nil
+}
+
+// userWallet returns a user wallet of this deployment, or EWalletNotFound.
+func (s *Service) userWallet(ctx context.Context, id string) (wallet.Wallet, error) {
+	w, err := s.walletMeta(ctx, id)
+	if err != nil {
+		return wallet.Wallet{}, err
+	}
+	if w.Kind != wallet.KindUser || w.Currency != s.Currency.Code {
+		return wallet.Wallet{}, wallet.Errorf(wallet.EWalletNotFound, "wallet not found")
+	}
+	return w, nil
+}
+
+// callerWallet returns the caller's own user wallet; an account without
+// one (a bank, an admin) may not do what needs it.
+func (s *Service) callerWallet(ctx context.Context, caller wallet.User, what string) (wallet.Wallet, error) {
+	w, err := s.walletOf(ctx, caller.ID)
+	if wallet.ErrorCode(err) == wallet.EWalletNotFound || (err == nil && w.Kind != wallet.KindUser) {
+		return wallet.Wallet{}, wallet.Errorf(wallet.EForbidden, "only wallet owners can %s", what)
+	}
+	return w, err
 }
 
 // replay returns the operation an already used key created. A key whose
@@ -265,61 +328,6 @@ func (s *Service) Apply(ctx context.Context, opIDs []string, locks []wallet.Lock
 		// The batch may still commit; a retry of the task finds it final.
 		return nil, ctx.Err()
 	}
-}
-
-// Sweep makes sure every operation pending for longer than age gets
-// applied. It works by task, since operations accepted together share
-// one: it re-enqueues a task that was lost (a failed enqueue, a flushed
-// Redis) or archived, under its own name, so a task still queued or
-// retrying is never doubled; and it applies at once the operations of a
-// task that sits active, which is what a worker that died mid-task
-// leaves behind until the queue's lease runs out. Applying beside a live
-// worker is safe: the operation's row lock lets only one of them apply
-// it. It returns how many operations it re-enqueued or applied.
-func (s *Service) Sweep(ctx context.Context, age time.Duration) (int, error) {
-	ops, err := s.Store.PendingOperations(ctx, s.now().Add(-age), 1000)
-	if err != nil {
-		return 0, err
-	}
-	var order []string
-	groups := map[string][]string{}
-	for _, op := range ops {
-		task := op.TaskID
-		if task == "" {
-			task = op.ID
-		}
-		if groups[task] == nil {
-			order = append(order, task)
-		}
-		groups[task] = append(groups[task], op.ID)
-	}
-	n := 0
-	for _, task := range order {
-		ids := groups[task]
-		r, err := s.Queue.Requeue(ctx, task, ids)
-		if err != nil {
-			return n, err
-		}
-		log := s.Log.With(slog.String("task_id", task), slog.Int("operations", len(ids)))
-		switch {
-		case r.Enqueued:
-			n += len(ids)
-			log.Info("sweeper re-enqueued pending operations")
-		case r.Active:
-			// The active task's payload lists its whole group: apply all
-			// of it, then its locks are released.
-			applyIDs := r.OperationIDs
-			if len(applyIDs) == 0 {
-				applyIDs = ids
-			}
-			if _, err := s.Apply(ctx, applyIDs, r.Locks); err != nil {
-				return n, err
-			}
-			n += len(ids)
-			log.Info("sweeper applied the operations of a task stuck active")
-		}
-	}
-	return n, nil
 }
 
 // walletMeta returns a wallet's id, owner, kind and currency, which never

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"hash/fnv"
 	"slices"
 	"time"
@@ -42,12 +41,13 @@ func (s *Store) ApplyOperations(ctx context.Context, ids []string) ([]wallet.App
 
 // applyBatch is one attempt of ApplyOperations. Under the rule of the
 // ledger it locks, in phases and each phase in id order (so concurrent
-// batches never deadlock): the operation rows, then the user wallets,
-// then the settlement shards. It skips operations that are no longer
-// pending, decides the rest in creation order against the locked
-// balances (a debit never takes a wallet below zero, and the CHECK
-// constraint backs that up), and writes balances, entries and statuses
-// in the same commit.
+// batches never deadlock): the operation rows, the user wallets, the
+// holds, the withdrawals, the payment requests, then the settlement
+// shards. It skips operations that are no longer pending, decides the
+// rest in creation order against what it locked (a debit never takes a
+// wallet below what it holds, and the CHECK constraints back that up),
+// and writes balances, reservations, entries, statuses and the state of
+// holds, withdrawals and requests in the same commit.
 func (s *Store) applyBatch(ctx context.Context, ids []string) ([]wallet.Applied, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -72,20 +72,21 @@ func (s *Store) applyBatch(ctx context.Context, ids []string) ([]wallet.Applied,
 
 	byID := make(map[string]*wallet.Applied, len(ops))
 	var pending []*wallet.Operation
-	var walletIDs []string
 	for i := range ops {
 		byID[ops[i].ID] = &wallet.Applied{Op: ops[i]}
-		if ops[i].Final() {
-			continue
-		}
-		pending = append(pending, &byID[ops[i].ID].Op)
-		walletIDs = append(walletIDs, ops[i].ToWalletID)
-		if ops[i].Type == wallet.OpTransfer {
-			walletIDs = append(walletIDs, ops[i].FromWalletID)
+		if !ops[i].Final() {
+			pending = append(pending, &byID[ops[i].ID].Op)
 		}
 	}
 	if len(pending) > 0 {
-		if err := s.decide(ctx, tx, pending, walletIDs); err != nil {
+		b := &batch{store: s, pending: pending, due: map[string][]wallet.Due{}}
+		if err := b.lock(ctx, tx); err != nil {
+			return nil, err
+		}
+		for _, op := range pending {
+			b.settle(op, b.decide(op))
+		}
+		if err := b.write(ctx, tx); err != nil {
 			return nil, err
 		}
 		if err := tx.Commit(ctx); err != nil {
@@ -93,6 +94,7 @@ func (s *Store) applyBatch(ctx context.Context, ids []string) ([]wallet.Applied,
 		}
 		for _, op := range pending {
 			byID[op.ID].Applied = true
+			byID[op.ID].Due = b.due[op.ID]
 		}
 	} else if err := tx.Commit(ctx); err != nil {
 		return nil, err
@@ -104,147 +106,515 @@ func (s *Store) applyBatch(ctx context.Context, ids []string) ([]wallet.Applied,
 	return out, nil
 }
 
-// decide moves the money of the pending operations (sorted by id, which
-// is creation order for UUIDv7) and writes everything in one round trip.
-func (s *Store) decide(ctx context.Context, tx pgx.Tx, pending []*wallet.Operation, walletIDs []string) error {
-	slices.Sort(walletIDs)
-	walletIDs = slices.Compact(walletIDs)
-	rows, err := tx.Query(ctx, `SELECT id, kind, balance FROM wallets WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, walletIDs)
+// account is a locked wallet as a batch changes it.
+type account struct {
+	kind          wallet.WalletKind
+	balance, held int64
+	changed       bool
+}
+
+// available is what the wallet can spend or reserve now.
+func (a *account) available() int64 { return a.balance - a.held }
+
+// requestRef is a locked payment request.
+type requestRef struct {
+	status      wallet.PaymentRequestStatus
+	operationID string
+	changed     bool
+	closedAt    *time.Time
+}
+
+// batch is one applyBatch's locked state and the changes it decides.
+type batch struct {
+	store   *Store
+	pending []*wallet.Operation
+	now     time.Time
+
+	accounts    map[string]*account
+	holds       map[string]*wallet.Hold
+	withdrawals map[string]*wallet.Withdrawal
+	requests    map[string]*requestRef
+	// blocked holds have a capture or void accepted before their expiry
+	// that is not in this batch and not final yet.
+	blocked                          map[string]bool
+	changedHolds, changedWithdrawals map[string]bool
+
+	settlement       map[string]int64 // settlement wallet id -> delta
+	entOp, entWallet []string
+	entAmount        []int64
+	entAfter         []*int64
+	due              map[string][]wallet.Due
+}
+
+// lock locks, in order, everything the pending operations touch but the
+// settlement shards (locked when written).
+func (b *batch) lock(ctx context.Context, tx pgx.Tx) error {
+	var walletIDs, holdIDs, withdrawalIDs, requestIDs, expiring []string
+	for _, op := range b.pending {
+		walletIDs = append(walletIDs, op.FromWalletID, op.ToWalletID)
+		if op.HoldID != "" {
+			holdIDs = append(holdIDs, op.HoldID)
+			if op.Type == wallet.OpHoldExpire {
+				expiring = append(expiring, op.HoldID)
+			}
+		}
+		if op.WithdrawalID != "" {
+			withdrawalIDs = append(withdrawalIDs, op.WithdrawalID)
+		}
+		if op.PaymentRequestID != "" {
+			requestIDs = append(requestIDs, op.PaymentRequestID)
+		}
+	}
+	sortUnique := func(ids []string) []string {
+		slices.Sort(ids)
+		return slices.Compact(ids)
+	}
+
+	// Settlement accounts are read (their kind) but never locked here:
+	// their balance lives in the shards, and a batch changes one shard.
+	walletIDs = sortUnique(walletIDs)
+	b.accounts = map[string]*account{}
+	rows, err := tx.Query(ctx, `
+		SELECT id, kind, balance, held, clock_timestamp() FROM wallets WHERE id = ANY($1) AND kind = 'user'
+		ORDER BY id FOR NO KEY UPDATE`, walletIDs)
 	if err != nil {
 		return err
 	}
-	type account struct {
-		kind    string
-		balance int64
-		changed bool
-	}
-	accounts := map[string]*account{}
 	for rows.Next() {
-		var id string
+		var id, kind string
 		a := &account{}
-		if err := rows.Scan(&id, &a.kind, &a.balance); err != nil {
+		if err := rows.Scan(&id, &kind, &a.balance, &a.held, &b.now); err != nil {
 			rows.Close()
 			return err
 		}
-		accounts[id] = a
+		a.kind = wallet.WalletKind(kind)
+		b.accounts[id] = a
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-
-	// One settlement shard per bank and batch: concurrent batches pick
-	// different shards, so deposits do not queue on one row.
-	shard := shardOf(pending[0].ID)
-	settlement := map[string]int64{} // settlement wallet id -> delta
-
-	var (
-		entOp, entWallet []string
-		entAmount        []int64
-		entAfter         []*int64
-		opID, opStatus   []string
-		opFailure        []*string
-	)
-	entry := func(op *wallet.Operation, walletID string, amount int64, after *int64) {
-		entOp, entWallet, entAmount, entAfter = append(entOp, op.ID), append(entWallet, walletID),
-			append(entAmount, amount), append(entAfter, after)
+	if b.now.IsZero() {
+		if err := tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&b.now); err != nil {
+			return err
+		}
 	}
-	for _, op := range pending {
-		amount := int64(op.Amount)
-		to := accounts[op.ToWalletID]
+	settlements := map[string]bool{}
+	for _, id := range walletIDs {
+		if b.accounts[id] == nil {
+			settlements[id] = true
+		}
+	}
+	if len(settlements) > 0 {
+		ids := make([]string, 0, len(settlements))
+		for id := range settlements {
+			ids = append(ids, id)
+		}
+		rows, err := tx.Query(ctx, `SELECT id FROM wallets WHERE id = ANY($1) AND kind = 'settlement'`, ids)
+		if err != nil {
+			return err
+		}
+		var id string
+		if _, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+			b.accounts[id] = &account{kind: wallet.KindSettlement}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+
+	b.holds, b.blocked, b.changedHolds = map[string]*wallet.Hold{}, map[string]bool{}, map[string]bool{}
+	if len(holdIDs) > 0 {
+		rows, err := tx.Query(ctx, `SELECT `+holdColumns+` FROM holds h WHERE h.id = ANY($1) ORDER BY h.id FOR UPDATE`, sortUnique(holdIDs))
+		if err != nil {
+			return err
+		}
+		holds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wallet.Hold, error) { return scanHold(r) })
+		if err != nil {
+			return err
+		}
+		for i := range holds {
+			b.holds[holds[i].ID] = &holds[i]
+		}
+	}
+	if len(expiring) > 0 {
+		inBatch := make([]string, len(b.pending))
+		for i, op := range b.pending {
+			inBatch[i] = op.ID
+		}
+		rows, err := tx.Query(ctx, `
+			SELECT DISTINCT o.hold_id::text FROM operations o JOIN holds h ON h.id = o.hold_id
+			WHERE o.hold_id = ANY($1) AND o.status = 'pending' AND o.type IN ('hold_capture', 'hold_void')
+			  AND o.created_at < h.expires_at AND o.id <> ALL($2)`, sortUnique(expiring), inBatch)
+		if err != nil {
+			return err
+		}
+		var id string
+		if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { b.blocked[id] = true; return nil }); err != nil {
+			return err
+		}
+	}
+
+	b.withdrawals, b.changedWithdrawals = map[string]*wallet.Withdrawal{}, map[string]bool{}
+	if len(withdrawalIDs) > 0 {
+		rows, err := tx.Query(ctx, `SELECT `+withdrawalColumns+` FROM withdrawals w WHERE w.id = ANY($1) ORDER BY w.id FOR UPDATE`,
+			sortUnique(withdrawalIDs))
+		if err != nil {
+			return err
+		}
+		ws, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wallet.Withdrawal, error) { return scanWithdrawal(r) })
+		if err != nil {
+			return err
+		}
+		for i := range ws {
+			b.withdrawals[ws[i].ID] = &ws[i]
+		}
+	}
+
+	b.requests = map[string]*requestRef{}
+	if len(requestIDs) > 0 {
+		rows, err := tx.Query(ctx, `SELECT id, status, coalesce(operation_id::text, '') FROM payment_requests
+			WHERE id = ANY($1) ORDER BY id FOR UPDATE`, sortUnique(requestIDs))
+		if err != nil {
+			return err
+		}
+		var id, status, opID string
+		if _, err := pgx.ForEachRow(rows, []any{&id, &status, &opID}, func() error {
+			b.requests[id] = &requestRef{status: wallet.PaymentRequestStatus(status), operationID: opID}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	b.settlement = map[string]int64{}
+	return nil
+}
+
+// user returns the locked user wallet id, or nil.
+func (b *batch) user(id string) *account {
+	if a := b.accounts[id]; a != nil && a.kind == wallet.KindUser {
+		return a
+	}
+	return nil
+}
+
+// entry records a leg; after is the user wallet's balance after it.
+func (b *batch) entry(op *wallet.Operation, walletID string, amount int64, after *int64) {
+	b.entOp, b.entWallet, b.entAmount, b.entAfter = append(b.entOp, op.ID), append(b.entWallet, walletID),
+		append(b.entAmount, amount), append(b.entAfter, after)
+}
+
+// move moves amount from a user wallet (out of what it holds when
+// fromHeld) to a user wallet or a settlement account, with its entries.
+func (b *batch) move(op *wallet.Operation, from, to string, amount int64, fromHeld bool) {
+	src := b.accounts[from]
+	src.balance -= amount
+	if fromHeld {
+		src.held -= amount
+	}
+	src.changed = true
+	after := src.balance
+	b.entry(op, from, -amount, &after)
+	if dst := b.user(to); dst != nil {
+		dst.balance += amount
+		dst.changed = true
+		toAfter := dst.balance
+		b.entry(op, to, amount, &toAfter)
+		return
+	}
+	b.settlement[to] += amount
+	b.entry(op, to, amount, nil)
+}
+
+// reserve holds amount on a user wallet, or releases it (negative).
+func (b *batch) reserve(walletID string, amount int64) {
+	a := b.accounts[walletID]
+	a.held += amount
+	a.changed = true
+}
+
+// decide works out one operation's effect on the batch and returns its
+// failure code, "" when it completes.
+func (b *batch) decide(op *wallet.Operation) string {
+	amount := int64(op.Amount)
+	switch op.Type {
+	case wallet.OpDeposit:
+		to := b.user(op.ToWalletID)
+		if to == nil {
+			return wallet.EWalletNotFound
+		}
+		to.balance += amount
+		to.changed = true
+		b.settlement[op.FromWalletID] -= amount
+		after := to.balance
+		b.entry(op, op.FromWalletID, -amount, nil)
+		b.entry(op, op.ToWalletID, amount, &after)
+		return ""
+
+	case wallet.OpTransfer:
+		from, to := b.user(op.FromWalletID), b.user(op.ToWalletID)
+		if from == nil || to == nil {
+			return wallet.EWalletNotFound
+		}
+		if from.available() < amount {
+			return wallet.EInsufficientFunds
+		}
+		b.move(op, op.FromWalletID, op.ToWalletID, amount, false)
+		return ""
+
+	case wallet.OpHold:
+		h, from := b.holds[op.HoldID], b.user(op.FromWalletID)
+		if h == nil {
+			return wallet.EHoldNotFound
+		}
 		failure := ""
 		switch {
-		case to == nil || to.kind != string(wallet.KindUser):
+		case from == nil || b.user(op.ToWalletID) == nil:
 			failure = wallet.EWalletNotFound
-		case op.Type == wallet.OpTransfer:
-			from := accounts[op.FromWalletID]
-			if from == nil || from.kind != string(wallet.KindUser) {
-				failure = wallet.EWalletNotFound
-				break
-			}
-			if from.balance < amount {
-				failure = wallet.EInsufficientFunds
-				break
-			}
-			from.balance -= amount
-			from.changed = true
-			to.balance += amount
-			to.changed = true
-			fromAfter, toAfter := from.balance, to.balance
-			entry(op, op.FromWalletID, -amount, &fromAfter)
-			entry(op, op.ToWalletID, amount, &toAfter)
-		case op.Type == wallet.OpDeposit:
-			to.balance += amount
-			to.changed = true
-			settlement[op.FromWalletID] -= amount
-			toAfter := to.balance
-			entry(op, op.FromWalletID, -amount, nil)
-			entry(op, op.ToWalletID, amount, &toAfter)
+		case from.available() < amount:
+			failure = wallet.EInsufficientFunds
 		default:
-			return fmt.Errorf("operation %s has unknown type %q", op.ID, op.Type)
+			b.reserve(op.FromWalletID, amount)
+			b.due[op.ID] = append(b.due[op.ID], wallet.Due{Kind: wallet.DueHold, ID: h.ID, At: h.ExpiresAt})
 		}
-		opID = append(opID, op.ID)
-		if failure == "" {
-			op.Status = wallet.StatusCompleted
-			opStatus, opFailure = append(opStatus, string(op.Status)), append(opFailure, nil)
+		if h.Status == wallet.HoldPending {
+			h.Activate(failure, b.now)
+			b.changedHolds[h.ID] = true
+		}
+		return failure
+
+	case wallet.OpHoldCapture:
+		h := b.holds[op.HoldID]
+		if h == nil {
+			return wallet.EHoldNotFound
+		}
+		if b.user(op.FromWalletID) == nil || b.user(op.ToWalletID) == nil || !h.Parties(op) {
+			return wallet.EWalletNotFound
+		}
+		released, failure := h.Capture(op.Amount, op.CaptureFinal, op.CreatedAt, b.now)
+		if failure != "" {
+			return failure
+		}
+		b.changedHolds[h.ID] = true
+		b.move(op, op.FromWalletID, op.ToWalletID, amount, true)
+		b.reserve(op.FromWalletID, -int64(released))
+		return ""
+
+	case wallet.OpHoldVoid, wallet.OpHoldExpire:
+		h := b.holds[op.HoldID]
+		if h == nil {
+			return wallet.EHoldNotFound
+		}
+		if b.user(op.FromWalletID) == nil || !h.Parties(op) {
+			return wallet.EWalletNotFound
+		}
+		var released wallet.Amount
+		var failure string
+		if op.Type == wallet.OpHoldVoid {
+			released, failure = h.Void(op.CreatedAt, b.now)
 		} else {
-			op.Status, op.FailureCode = wallet.StatusFailed, failure
-			opStatus, opFailure = append(opStatus, string(op.Status)), append(opFailure, &op.FailureCode)
+			released, failure = h.Expire(b.now, b.blocked[h.ID])
+		}
+		if failure != "" {
+			return failure
+		}
+		b.changedHolds[h.ID] = true
+		b.reserve(op.FromWalletID, -int64(released))
+		op.Amount = released // what it released, as it turned out
+		return ""
+
+	case wallet.OpWithdrawal:
+		w, from := b.withdrawals[op.WithdrawalID], b.user(op.FromWalletID)
+		if w == nil {
+			return wallet.EWithdrawalNotFound
+		}
+		failure := ""
+		switch {
+		case from == nil:
+			failure = wallet.EWalletNotFound
+		case from.available() < amount:
+			failure = wallet.EInsufficientFunds
+		default:
+			b.reserve(op.FromWalletID, amount)
+		}
+		if w.Status == wallet.WithdrawalRequested {
+			w.Reserve(failure, b.now)
+			b.changedWithdrawals[w.ID] = true
+			if failure == "" {
+				b.due[op.ID] = append(b.due[op.ID], wallet.Due{Kind: wallet.DueWithdrawal, ID: w.ID,
+					At: b.now.Add(b.store.withdrawalTimeout())})
+			}
+		}
+		return failure
+
+	case wallet.OpWithdrawalComplete, wallet.OpWithdrawalFail:
+		w := b.withdrawals[op.WithdrawalID]
+		if w == nil {
+			return wallet.EWithdrawalNotFound
+		}
+		if b.user(op.FromWalletID) == nil || op.FromWalletID != w.WalletID || op.ToWalletID != w.SettlementWalletID {
+			return wallet.EWalletNotFound
+		}
+		var failure string
+		if op.Type == wallet.OpWithdrawalComplete {
+			failure = w.Complete(op.Details, b.now)
+		} else {
+			failure = w.End(op.EndAs, op.Details, b.now, b.store.withdrawalTimeout())
+		}
+		if failure != "" {
+			return failure
+		}
+		b.changedWithdrawals[w.ID] = true
+		if op.Type == wallet.OpWithdrawalComplete {
+			b.move(op, op.FromWalletID, w.SettlementWalletID, amount, true)
+		} else {
+			b.reserve(op.FromWalletID, -amount)
+		}
+		return ""
+	}
+	return wallet.EInvalidRequest
+}
+
+// settle records an operation's outcome, and what a transfer's outcome
+// does to the payment request it pays: paid with it, or open again.
+func (b *batch) settle(op *wallet.Operation, failure string) {
+	if failure == "" {
+		op.Status = wallet.StatusCompleted
+	} else {
+		op.Status, op.FailureCode = wallet.StatusFailed, failure
+	}
+	if r := b.requests[op.PaymentRequestID]; r != nil && r.status == wallet.RequestApproved && r.operationID == op.ID {
+		r.changed = true
+		if failure == "" {
+			now := b.now
+			r.status, r.closedAt = wallet.RequestPaid, &now
+		} else {
+			r.status, r.operationID = wallet.RequestOpen, ""
 		}
 	}
+}
 
+// write sends every change of the batch in one round trip.
+func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
+	q := &pgx.Batch{}
 	var balID []string
-	var balValue []int64
-	for _, id := range walletIDs {
-		if a := accounts[id]; a != nil && a.changed {
-			balID, balValue = append(balID, id), append(balValue, a.balance)
+	var balValue, heldValue []int64
+	for id, a := range b.accounts {
+		if a.changed {
+			balID, balValue, heldValue = append(balID, id), append(balValue, a.balance), append(heldValue, a.held)
 		}
 	}
-	var shardWallet []string
-	var shardDelta []int64
-	for id := range settlement {
-		shardWallet = append(shardWallet, id)
-	}
-	slices.Sort(shardWallet)
-	for _, id := range shardWallet {
-		shardDelta = append(shardDelta, settlement[id])
-	}
-
-	b := &pgx.Batch{}
 	if len(balID) > 0 {
-		b.Queue(`UPDATE wallets w SET balance = v.balance
-			FROM unnest($1::uuid[], $2::bigint[]) AS v(id, balance) WHERE w.id = v.id`, balID, balValue)
+		q.Queue(`UPDATE wallets w SET balance = v.balance, held = v.held
+			FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS v(id, balance, held) WHERE w.id = v.id`,
+			balID, balValue, heldValue)
 	}
-	if len(shardWallet) > 0 {
-		// Lock the shard rows in order before changing them, the last
-		// phase of the batch's lock order.
-		b.Queue(`SELECT 1 FROM settlement_shards WHERE wallet_id = ANY($1) AND shard = $2
-			ORDER BY wallet_id FOR NO KEY UPDATE`, shardWallet, shard)
-		b.Queue(`UPDATE settlement_shards s SET balance = s.balance + v.delta
-			FROM unnest($1::uuid[], $2::bigint[]) AS v(wallet_id, delta)
-			WHERE s.wallet_id = v.wallet_id AND s.shard = $3`, shardWallet, shardDelta, shard)
-	}
-	if len(entOp) > 0 {
-		b.Queue(`INSERT INTO entries (operation_id, wallet_id, amount, balance_after)
-			SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[])`,
-			entOp, entWallet, entAmount, entAfter)
-	}
-	var completedAt time.Time
-	b.Queue(`UPDATE operations o SET status = v.status, failure_code = v.failure, completed_at = statement_timestamp()
-		FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, status, failure)
-		WHERE o.id = v.id AND o.status = 'pending'
-		RETURNING statement_timestamp()`, opID, opStatus, opFailure).QueryRow(func(r pgx.Row) error { return r.Scan(&completedAt) })
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return errors.New("postgres: operations changed under their row locks")
+	if len(b.settlement) > 0 {
+		// One settlement shard per bank and batch: concurrent batches pick
+		// different shards, so deposits do not queue on one row. The shard
+		// rows are locked in order before they change, the last phase of
+		// the batch's lock order.
+		shard := shardOf(b.pending[0].ID)
+		ids := make([]string, 0, len(b.settlement))
+		for id := range b.settlement {
+			ids = append(ids, id)
 		}
+		slices.Sort(ids)
+		deltas := make([]int64, len(ids))
+		for i, id := range ids {
+			deltas[i] = b.settlement[id]
+		}
+		q.Queue(`SELECT 1 FROM settlement_shards WHERE wallet_id = ANY($1) AND shard = $2
+			ORDER BY wallet_id FOR NO KEY UPDATE`, ids, shard)
+		q.Queue(`UPDATE settlement_shards s SET balance = s.balance + v.delta
+			FROM unnest($1::uuid[], $2::bigint[]) AS v(wallet_id, delta)
+			WHERE s.wallet_id = v.wallet_id AND s.shard = $3`, ids, deltas, shard)
+	}
+	if len(b.entOp) > 0 {
+		q.Queue(`INSERT INTO entries (operation_id, wallet_id, amount, balance_after)
+			SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[])`,
+			b.entOp, b.entWallet, b.entAmount, b.entAfter)
+	}
+	n := len(b.pending)
+	opID, opStatus, opFailure, opAmount := make([]string, n), make([]string, n), make([]*string, n), make([]int64, n)
+	for i, op := range b.pending {
+		opID[i], opStatus[i], opAmount[i] = op.ID, string(op.Status), int64(op.Amount)
+		if op.FailureCode != "" {
+			opFailure[i] = &op.FailureCode
+		}
+	}
+	var updated int
+	q.Queue(`WITH u AS (
+			UPDATE operations o SET status = v.status, failure_code = v.failure, amount = v.amount, completed_at = $5
+			FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[]) AS v(id, status, failure, amount)
+			WHERE o.id = v.id AND o.status = 'pending'
+			RETURNING 1)
+		SELECT count(*) FROM u`, opID, opStatus, opFailure, opAmount, b.now).QueryRow(func(r pgx.Row) error { return r.Scan(&updated) })
+	if len(b.changedHolds) > 0 {
+		var id, status []string
+		var captured, released []int64
+		var failure []*string
+		var closed []*time.Time
+		for hid := range b.changedHolds {
+			h := b.holds[hid]
+			id, status, captured, released = append(id, h.ID), append(status, string(h.Status)),
+				append(captured, int64(h.Captured)), append(released, int64(h.Released))
+			failure, closed = append(failure, nullString(h.FailureCode)), append(closed, h.ClosedAt)
+		}
+		q.Queue(`UPDATE holds h SET status = v.status, captured = v.captured, released = v.released,
+				failure_code = v.failure, closed_at = v.closed
+			FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::timestamptz[])
+				AS v(id, status, captured, released, failure, closed)
+			WHERE h.id = v.id`, id, status, captured, released, failure, closed)
+	}
+	if len(b.changedWithdrawals) > 0 {
+		var id, status []string
+		var reference, reason []*string
+		var since, closed []*time.Time
+		for wid := range b.changedWithdrawals {
+			w := b.withdrawals[wid]
+			id, status = append(id, w.ID), append(status, string(w.Status))
+			reference, reason = append(reference, nullString(w.Reference)), append(reason, nullString(w.FailureReason))
+			since, closed = append(since, w.PendingSince), append(closed, w.ClosedAt)
+		}
+		q.Queue(`UPDATE withdrawals w SET status = v.status, reference = v.reference, failure_reason = v.reason,
+				pending_since = v.since, closed_at = v.closed
+			FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])
+				AS v(id, status, reference, reason, since, closed)
+			WHERE w.id = v.id`, id, status, reference, reason, since, closed)
+	}
+	var reqID, reqStatus []string
+	var reqOp []*string
+	var reqClosed []*time.Time
+	for rid, r := range b.requests {
+		if r.changed {
+			reqID, reqStatus = append(reqID, rid), append(reqStatus, string(r.status))
+			reqOp, reqClosed = append(reqOp, nullString(r.operationID)), append(reqClosed, r.closedAt)
+		}
+	}
+	if len(reqID) > 0 {
+		q.Queue(`UPDATE payment_requests p SET status = v.status, operation_id = v.op, closed_at = v.closed
+			FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::timestamptz[]) AS v(id, status, op, closed)
+			WHERE p.id = v.id`, reqID, reqStatus, reqOp, reqClosed)
+	}
+	if err := tx.SendBatch(ctx, q).Close(); err != nil {
 		return err
 	}
-	for _, op := range pending {
-		t := completedAt
+	if updated != n {
+		return errors.New("postgres: operations changed under their row locks")
+	}
+	for _, op := range b.pending {
+		t := b.now
 		op.CompletedAt = &t
 	}
 	return nil
+}
+
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // shardOf picks a settlement shard from an operation id.
@@ -252,4 +622,12 @@ func shardOf(opID string) int16 {
 	h := fnv.New32a()
 	h.Write([]byte(opID))
 	return int16(h.Sum32() % SettlementShards)
+}
+
+// withdrawalTimeout is WithdrawalTimeout or its default.
+func (s *Store) withdrawalTimeout() time.Duration {
+	if s.WithdrawalTimeout > 0 {
+		return s.WithdrawalTimeout
+	}
+	return wallet.DefaultWithdrawalTimeout
 }

@@ -25,24 +25,65 @@ var auditChecks = []struct{ name, sql string }{
 		WHERE w.kind = 'settlement' AND (coalesce(sh.s, 0) <> coalesce(e.s, 0) OR w.balance <> 0)`},
 	{"no user wallet is negative", `
 		SELECT id::text FROM wallets WHERE kind = 'user' AND balance < 0`},
-	{"every completed operation has exactly its two entries", `
+	{"no user wallet holds more than its balance", `
+		SELECT id::text FROM wallets WHERE kind = 'user' AND (held < 0 OR balance - held < 0)`},
+	{"every completed operation that moves money has exactly its two entries", `
 		SELECT o.id::text FROM operations o
 		LEFT JOIN entries e ON e.operation_id = o.id
-		WHERE o.status = 'completed'
+		WHERE o.status = 'completed' AND o.type IN ('external_to_wallet', 'wallet_to_wallet', 'hold_capture', 'withdrawal_complete')
 		GROUP BY o.id
 		HAVING count(e.id) <> 2
 		    OR count(*) FILTER (WHERE e.wallet_id = o.from_wallet_id AND e.amount = -o.amount) <> 1
 		    OR count(*) FILTER (WHERE e.wallet_id = o.to_wallet_id AND e.amount = o.amount) <> 1`},
+	{"no operation that only reserves or releases has entries", `
+		SELECT DISTINCT o.id::text FROM operations o JOIN entries e ON e.operation_id = o.id
+		WHERE o.type IN ('hold', 'hold_void', 'hold_expire', 'withdrawal', 'withdrawal_fail')`},
 	{"no failed or pending operation has entries", `
 		SELECT DISTINCT o.id::text FROM operations o JOIN entries e ON e.operation_id = o.id
 		WHERE o.status <> 'completed'`},
-	{"each settlement balance is minus its completed deposits", `
+	{"each settlement balance is minus its deposits plus its completed withdrawals", `
 		SELECT w.id::text FROM wallets w
 		LEFT JOIN (SELECT wallet_id, sum(balance) AS s FROM settlement_shards GROUP BY wallet_id) sh ON sh.wallet_id = w.id
 		LEFT JOIN (SELECT from_wallet_id, sum(amount) AS s FROM operations
 		           WHERE type = 'external_to_wallet' AND status = 'completed' GROUP BY from_wallet_id) d
 		       ON d.from_wallet_id = w.id
-		WHERE w.kind = 'settlement' AND coalesce(sh.s, 0) <> -coalesce(d.s, 0)`},
+		LEFT JOIN (SELECT settlement_wallet_id, sum(amount) AS s FROM withdrawals
+		           WHERE status = 'completed' GROUP BY settlement_wallet_id) wd
+		       ON wd.settlement_wallet_id = w.id
+		WHERE w.kind = 'settlement' AND coalesce(sh.s, 0) <> -coalesce(d.s, 0) + coalesce(wd.s, 0)`},
+	{"every wallet's held equals its active holds' remaining plus its open withdrawals", `
+		SELECT w.id::text FROM wallets w
+		LEFT JOIN (SELECT from_wallet_id, sum(amount - captured - released) AS s FROM holds
+		           WHERE status = 'active' GROUP BY from_wallet_id) h ON h.from_wallet_id = w.id
+		LEFT JOIN (SELECT wallet_id, sum(amount) AS s FROM withdrawals
+		           WHERE status IN ('pending', 'processing') GROUP BY wallet_id) wd ON wd.wallet_id = w.id
+		WHERE w.held <> coalesce(h.s, 0) + coalesce(wd.s, 0)`},
+	{"every closed hold's captured part plus what was released equals its amount", `
+		SELECT id::text FROM holds
+		WHERE (status IN ('captured', 'voided', 'expired') AND captured + released <> amount)
+		   OR (status = 'active' AND captured + released >= amount)
+		   OR (status IN ('pending', 'failed') AND (captured <> 0 OR released <> 0))`},
+	{"every hold's captured part is its completed captures", `
+		SELECT h.id::text FROM holds h
+		LEFT JOIN (SELECT hold_id, sum(amount) AS s FROM operations
+		           WHERE type = 'hold_capture' AND status = 'completed' GROUP BY hold_id) c ON c.hold_id = h.id
+		WHERE h.captured <> coalesce(c.s, 0)`},
+	{"every hold's state matches its hold operation", `
+		SELECT h.id::text FROM holds h JOIN operations o ON o.id = h.operation_id
+		WHERE (o.status = 'pending') <> (h.status = 'pending')
+		   OR (o.status = 'failed') <> (h.status = 'failed')
+		   OR o.hold_id <> h.id OR o.amount <> h.amount`},
+	{"every withdrawal's state matches its operations", `
+		SELECT w.id::text FROM withdrawals w JOIN operations o ON o.id = w.operation_id
+		WHERE (o.status = 'pending') <> (w.status = 'requested')
+		   OR (o.status = 'failed') <> (w.status = 'failed' AND w.pending_since IS NULL)
+		   OR (w.status = 'completed') <> EXISTS (SELECT 1 FROM operations c WHERE c.withdrawal_id = w.id
+		          AND c.type = 'withdrawal_complete' AND c.status = 'completed')`},
+	{"every payment request that is approved or paid has its transfer", `
+		SELECT p.id::text FROM payment_requests p
+		LEFT JOIN operations o ON o.id = p.operation_id
+		WHERE (p.status = 'approved' AND (o.id IS NULL OR o.status <> 'pending' OR o.payment_request_id <> p.id))
+		   OR (p.status = 'paid' AND (o.id IS NULL OR o.status <> 'completed' OR o.payment_request_id <> p.id))`},
 	{"all entries together sum to zero", `
 		SELECT 'ledger' FROM entries HAVING sum(amount) <> 0`},
 }

@@ -7,8 +7,25 @@ import (
 
 	"github.com/walletd/wallet/internal/ledger"
 	"github.com/walletd/wallet/internal/pgtest"
+	"github.com/walletd/wallet/internal/postgres"
 	"github.com/walletd/wallet/internal/wallet"
 )
+
+// createOps is CreateOperations with each result as an operation: the
+// zero Operation (empty id) for an entry that was not stored.
+func createOps(ctx context.Context, s *postgres.Store, batch []wallet.NewOperation) ([]wallet.Operation, error) {
+	stored, err := s.CreateOperations(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wallet.Operation, len(stored))
+	for i, st := range stored {
+		if !st.KeyUsed && st.Refused == "" {
+			out[i] = st.Op
+		}
+	}
+	return out, nil
+}
 
 // newTransfer is an unstored transfer for CreateOperations.
 func newTransfer(by wallet.User, from, to wallet.Wallet, amount wallet.Amount, details string) wallet.Operation {
@@ -72,7 +89,7 @@ func TestCreateOperationsBatch(t *testing.T) {
 		{Op: newTransfer(alice, aliceW, bobW, 500, "alice k2"), Key: newKey(alice, "k2", hash)},
 		{Op: newTransfer(bob, bobW, aliceW, 600, "")},
 	}
-	got, err := f.store.CreateOperations(ctx, batch)
+	got, err := createOps(ctx, f.store, batch)
 	if err != nil {
 		t.Fatalf("CreateOperations: %v", err)
 	}
@@ -134,7 +151,7 @@ func TestCreateOperationsBatch(t *testing.T) {
 	}
 
 	t.Run("empty batch", func(t *testing.T) {
-		got, err := f.store.CreateOperations(ctx, nil)
+		got, err := createOps(ctx, f.store, nil)
 		if err != nil || len(got) != 0 {
 			t.Fatalf("CreateOperations(nil) = %v, %v; want nothing", got, err)
 		}
@@ -156,7 +173,7 @@ func TestCreateOperationsUsedKey(t *testing.T) {
 	if err != nil || replayed {
 		t.Fatalf("CreateOperation: replayed=%v err=%v", replayed, err)
 	}
-	earlier, err := f.store.CreateOperations(ctx, []wallet.NewOperation{
+	earlier, err := createOps(ctx, f.store, []wallet.NewOperation{
 		{Op: newTransfer(alice, aliceW, bobW, 1100, "batch-used"), Key: newKey(alice, "batch-used", hashA)},
 	})
 	if err != nil || earlier[0].ID == "" {
@@ -171,7 +188,7 @@ func TestCreateOperationsUsedKey(t *testing.T) {
 		{Op: newTransfer(alice, aliceW, bobW, 1100, "key of a batch"), Key: newKey(alice, "batch-used", hashA)},
 		{Op: newTransfer(alice, aliceW, bobW, 30, "new, no key 2")},
 	}
-	got, err := f.store.CreateOperations(ctx, batch)
+	got, err := createOps(ctx, f.store, batch)
 	if err != nil {
 		t.Fatalf("CreateOperations: %v", err)
 	}
@@ -217,7 +234,7 @@ func TestCreateOperationsSameKeyInBatch(t *testing.T) {
 		{Op: newTransfer(alice, aliceW, bobW, 200, "other request"), Key: newKey(alice, "dup", hashB)},
 		{Op: newTransfer(alice, aliceW, bobW, 400, "no key")},
 	}
-	got, err := f.store.CreateOperations(ctx, batch)
+	got, err := createOps(ctx, f.store, batch)
 	if err != nil {
 		t.Fatalf("CreateOperations: %v", err)
 	}
@@ -259,7 +276,7 @@ func TestCreateOperationsSameKeyInBatch(t *testing.T) {
 		results := make([][]wallet.Operation, n)
 		errs := make([]error, n)
 		together(n, func(i int) {
-			results[i], errs[i] = f.store.CreateOperations(ctx, []wallet.NewOperation{
+			results[i], errs[i] = createOps(ctx, f.store, []wallet.NewOperation{
 				{Op: newTransfer(user, w, to, wallet.Amount(i+1), fmt.Sprint("unkeyed ", i))},
 				{Op: newTransfer(user, w, to, 1000, fmt.Sprint("keyed ", i)), Key: newKey(user, "race", hashA)},
 			})
@@ -294,7 +311,7 @@ func TestCreateOperationsAllOrNothing(t *testing.T) {
 	alice, aliceW := f.user(t, 10000)
 	_, bobW := f.user(t, 0)
 	unknown := wallet.Wallet{ID: "01a210a3-0000-7000-8000-000000000000"}
-	_, err := f.store.CreateOperations(ctx, []wallet.NewOperation{
+	_, err := createOps(ctx, f.store, []wallet.NewOperation{
 		{Op: newTransfer(alice, aliceW, bobW, 100, "fine"), Key: newKey(alice, "k", ledger.HashRequest("a"))},
 		{Op: newTransfer(alice, aliceW, unknown, 100, "to no wallet")},
 	})
@@ -391,7 +408,7 @@ func TestCreateOperationStillReplays(t *testing.T) {
 	if err != nil || replayed || first.ID == "" || first.Status != wallet.StatusPending || first.CreatedAt.IsZero() {
 		t.Fatalf("first CreateOperation: %+v replayed=%v err=%v", first, replayed, err)
 	}
-	batched, err := f.store.CreateOperations(ctx, []wallet.NewOperation{
+	batched, err := createOps(ctx, f.store, []wallet.NewOperation{
 		{Op: newTransfer(alice, aliceW, bobW, 2000, "two"), Key: newKey(alice, "batched", hashA)},
 	})
 	if err != nil || batched[0].ID == "" {

@@ -21,6 +21,9 @@ const SettlementShards = 16
 // Store implements wallet.Store on Postgres.
 type Store struct {
 	pool *pgxpool.Pool
+	// WithdrawalTimeout is how long a withdrawal may stay pending before
+	// it expires (WITHDRAWAL_TIMEOUT); zero means the default.
+	WithdrawalTimeout time.Duration
 }
 
 var _ wallet.Store = (*Store)(nil)
@@ -44,7 +47,7 @@ func translate(err error) error {
 		case pgErr.Code == "23514" && pgErr.ConstraintName == "user_wallet_not_negative":
 			return wallet.Errorf(wallet.EInsufficientFunds, "insufficient funds")
 		case pgErr.Code == "22P02": // invalid_text_representation, e.g. a bad uuid
-			return wallet.Errorf(wallet.EInvalidRequest, "malformed identifier")
+			return fmt.Errorf("%w: %w", wallet.Errorf(wallet.EInvalidRequest, "malformed identifier"), err)
 		case pgErr.Code == "22021": // character_not_in_repertoire: NUL or bad UTF-8
 			return wallet.Errorf(wallet.EInvalidRequest, "text must be valid UTF-8 without NUL")
 		}
@@ -98,8 +101,13 @@ func (s *Store) CreateUser(ctx context.Context, u wallet.User, currency string) 
 			return err
 		}
 		if kind == wallet.KindSettlement {
-			_, err = tx.Exec(ctx, `INSERT INTO settlement_shards (wallet_id, shard)
-				SELECT $1, g FROM generate_series(0, $2 - 1) AS g`, w.ID, SettlementShards)
+			if _, err := tx.Exec(ctx, `INSERT INTO settlement_shards (wallet_id, shard)
+				SELECT $1, g FROM generate_series(0, $2 - 1) AS g`, w.ID, SettlementShards); err != nil {
+				return err
+			}
+			// A bank's account is a payment system of its own.
+			_, err = tx.Exec(ctx, `INSERT INTO banks (id, name, settlement_wallet_id) VALUES ($1, $2, $3)`,
+				u.ID, u.Name, w.ID)
 		}
 		return err
 	})
@@ -149,21 +157,27 @@ const walletSelect = `
 	       CASE WHEN w.kind = 'settlement'
 	            THEN (SELECT coalesce(sum(s.balance), 0)::bigint FROM settlement_shards s WHERE s.wallet_id = w.id)
 	            ELSE w.balance END,
+	       w.held,
 	       CASE WHEN w.kind = 'settlement' THEN 0
 	            ELSE (SELECT coalesce(sum(o.amount), 0)::bigint FROM operations o
-	                  WHERE o.from_wallet_id = w.id AND o.status = 'pending') END
+	                  WHERE o.from_wallet_id = w.id AND o.status = 'pending' AND o.type IN ` + reservingTypes + `) END
 	FROM wallets w`
+
+// reservingTypes are the operation types whose pending rows count against
+// their source's available balance (wallet.OpType.Reserves), as the
+// partial index operations_pending_from has them.
+const reservingTypes = `('wallet_to_wallet', 'hold', 'withdrawal')`
 
 func scanWallet(row pgx.Row) (wallet.Wallet, error) {
 	var w wallet.Wallet
 	var kind string
 	var pending int64
-	err := row.Scan(&w.ID, &w.UserID, &kind, &w.Currency, &w.Balance, &pending)
+	err := row.Scan(&w.ID, &w.UserID, &kind, &w.Currency, &w.Balance, &w.Held, &pending)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return wallet.Wallet{}, wallet.Errorf(wallet.EWalletNotFound, "wallet not found")
 	}
 	w.Kind = wallet.WalletKind(kind)
-	w.Available = w.Balance - wallet.Amount(pending)
+	w.Available = w.Balance - w.Held - wallet.Amount(pending)
 	return w, translate(err)
 }
 
@@ -181,21 +195,24 @@ func (s *Store) WalletByID(ctx context.Context, id string) (wallet.Wallet, error
 }
 
 const opColumns = `o.id, o.type, o.status, o.failure_code, o.amount, o.currency, o.from_wallet_id,
-	o.to_wallet_id, o.details, o.created_by, coalesce(o.task_id, o.id), o.created_at, o.completed_at`
+	o.to_wallet_id, o.details, coalesce(o.created_by::text, ''), coalesce(o.task_id, o.id), o.created_at, o.completed_at,
+	coalesce(o.hold_id::text, ''), coalesce(o.withdrawal_id::text, ''), coalesce(o.payment_request_id::text, ''),
+	coalesce(o.capture_final, false), coalesce(o.end_as, '')`
 
 func scanOperation(row pgx.Row, extra ...any) (wallet.Operation, error) {
 	var op wallet.Operation
-	var typ, status string
+	var typ, status, endAs string
 	var failure *string
 	dest := append([]any{&op.ID, &typ, &status, &failure, &op.Amount, &op.Currency, &op.FromWalletID,
-		&op.ToWalletID, &op.Details, &op.CreatedBy, &op.TaskID, &op.CreatedAt, &op.CompletedAt}, extra...)
+		&op.ToWalletID, &op.Details, &op.CreatedBy, &op.TaskID, &op.CreatedAt, &op.CompletedAt,
+		&op.HoldID, &op.WithdrawalID, &op.PaymentRequestID, &op.CaptureFinal, &endAs}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return wallet.Operation{}, wallet.Errorf(wallet.EOperationNotFound, "operation not found")
 		}
 		return wallet.Operation{}, translate(err)
 	}
-	op.Type, op.Status = wallet.OpType(typ), wallet.Status(status)
+	op.Type, op.Status, op.EndAs = wallet.OpType(typ), wallet.Status(status), wallet.WithdrawalStatus(endAs)
 	if failure != nil {
 		op.FailureCode = *failure
 	}
@@ -220,8 +237,8 @@ func (s *Store) CreateOperation(ctx context.Context, op wallet.Operation, key *w
 	if err != nil {
 		return wallet.Operation{}, false, err
 	}
-	if stored[0].ID != "" {
-		return stored[0], false, nil
+	if !stored[0].KeyUsed {
+		return stored[0].Op, false, nil
 	}
 	prev, prevOp, err := s.LookupIdempotencyKey(ctx, key.UserID, key.Key)
 	if err != nil {
@@ -232,96 +249,6 @@ func (s *Store) CreateOperation(ctx context.Context, op wallet.Operation, key *w
 			"this Idempotency-Key was used with a different request")
 	}
 	return prevOp, true, nil
-}
-
-// CreateOperations implements wallet.Store. One statement, so one round
-// trip and one commit for the whole batch: the keys are inserted first
-// and an operation only if it has no key or its key was new (the key's
-// foreign key is checked at commit). ON CONFLICT waits for a concurrent
-// insert of the same key to commit or roll back, so two requests never
-// both win, in one batch or in two. The batch shares one task id, the
-// first entry's operation id (which names no stored operation if that
-// entry's key was used before: a task id is only a name).
-func (s *Store) CreateOperations(ctx context.Context, batch []wallet.NewOperation) ([]wallet.Operation, error) {
-	n := len(batch)
-	if n == 0 {
-		return nil, nil
-	}
-	ids, types, currencies, details := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	amounts := make([]int64, n)
-	from, to, by := make([]string, n), make([]string, n), make([]string, n)
-	keyUsers, keys := make([]*string, n), make([]*string, n)
-	hashes, codes := make([][]byte, n), make([]int32, n)
-	out := make([]wallet.Operation, n)
-	for i, b := range batch {
-		op := b.Op
-		if op.ID == "" {
-			op.ID = newID()
-		}
-		op.Status = wallet.StatusPending
-		op.TaskID = out[0].ID
-		if i == 0 {
-			op.TaskID = op.ID
-		}
-		out[i] = op
-		ids[i], types[i], amounts[i], currencies[i] = op.ID, string(op.Type), int64(op.Amount), op.Currency
-		from[i], to[i], details[i], by[i] = op.FromWalletID, op.ToWalletID, op.Details, op.CreatedBy
-		if k := b.Key; k != nil {
-			keyUsers[i], keys[i], hashes[i], codes[i] = &k.UserID, &k.Key, k.RequestHash, int32(k.StatusCode)
-		}
-	}
-	rows, err := s.pool.Query(ctx, `
-		WITH input AS (
-			SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::uuid[], $6::uuid[],
-			                     $7::text[], $8::uuid[], $9::uuid[], $10::text[], $11::bytea[], $12::int[])
-				AS t(id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by,
-				     key_user, key, request_hash, status_code)
-		), k AS (
-			INSERT INTO idempotency_keys (user_id, key, request_hash, operation_id, status_code)
-			SELECT key_user, key, request_hash, id, status_code FROM input WHERE key IS NOT NULL
-			ON CONFLICT (user_id, key) DO NOTHING
-			RETURNING operation_id
-		)
-		INSERT INTO operations (id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by, task_id)
-		SELECT id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by, $13::uuid FROM input
-		WHERE key IS NULL OR id IN (SELECT operation_id FROM k)
-		RETURNING id, created_at`,
-		ids, types, amounts, currencies, from, to, details, by, keyUsers, keys, hashes, codes, out[0].TaskID)
-	if err != nil {
-		return nil, translate(err)
-	}
-	created := make(map[string]time.Time, n)
-	var id string
-	var at time.Time
-	if _, err := pgx.ForEachRow(rows, []any{&id, &at}, func() error { created[id] = at; return nil }); err != nil {
-		return nil, translate(err)
-	}
-	for i := range out {
-		if at, ok := created[out[i].ID]; ok {
-			out[i].CreatedAt = at
-		} else {
-			out[i] = wallet.Operation{}
-		}
-	}
-	return out, nil
-}
-
-// AvailableBalances implements wallet.Store.
-func (s *Store) AvailableBalances(ctx context.Context, walletIDs []string) (map[string]wallet.Amount, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT w.id, w.balance - coalesce((SELECT sum(o.amount) FROM operations o
-		                                   WHERE o.from_wallet_id = w.id AND o.status = 'pending'), 0)::bigint
-		FROM wallets w WHERE w.id = ANY($1::uuid[]) AND w.kind = 'user'`, walletIDs)
-	if err != nil {
-		return nil, translate(err)
-	}
-	out := make(map[string]wallet.Amount, len(walletIDs))
-	var id string
-	var avail int64
-	if _, err := pgx.ForEachRow(rows, []any{&id, &avail}, func() error { out[id] = wallet.Amount(avail); return nil }); err != nil {
-		return nil, translate(err)
-	}
-	return out, nil
 }
 
 // LookupIdempotencyKey implements wallet.Store.

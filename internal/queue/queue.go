@@ -140,3 +140,52 @@ func DecodeApply(payload []byte) (ApplyPayload, error) {
 	}
 	return p, nil
 }
+
+// Task types of the service's own acts, each scheduled for when it falls
+// due (asynq ProcessAt) and named after what it acts on, so scheduling
+// one twice keeps one.
+const (
+	TypeHoldExpire       = "hold:expire"
+	TypeWithdrawalExpire = "withdrawal:expire"
+	TypeRequestExpire    = "payment_request:expire"
+)
+
+// DuePayload is the payload of the expiry tasks: what falls due.
+type DuePayload struct {
+	ID string `json:"id"`
+}
+
+var dueTypes = map[wallet.DueKind]string{
+	wallet.DueHold:       TypeHoldExpire,
+	wallet.DueWithdrawal: TypeWithdrawalExpire,
+	wallet.DueRequest:    TypeRequestExpire,
+}
+
+// Schedule enqueues a task for each due act at its time. A task already
+// scheduled under the same name counts as success.
+func (c *Client) Schedule(ctx context.Context, due ...wallet.Due) error {
+	var errs []error
+	for _, d := range due {
+		typ, ok := dueTypes[d.Kind]
+		if !ok {
+			errs = append(errs, fmt.Errorf("queue: nothing schedules %q", d.Kind))
+			continue
+		}
+		payload, _ := json.Marshal(DuePayload{ID: d.ID})
+		_, err := c.client.EnqueueContext(ctx, asynq.NewTask(typ, payload), asynq.TaskID(typ+":"+d.ID),
+			asynq.Queue(Name), asynq.ProcessAt(d.At), asynq.MaxRetry(MaxRetry), asynq.Timeout(TaskTimeout))
+		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			errs = append(errs, fmt.Errorf("queue: schedule %s %s: %w", typ, d.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// DecodeDue decodes an expiry task's payload.
+func DecodeDue(payload []byte) (DuePayload, error) {
+	var p DuePayload
+	if err := json.Unmarshal(payload, &p); err != nil || p.ID == "" {
+		return p, fmt.Errorf("queue: decode due task: %w", errors.Join(err, errors.New("no id")))
+	}
+	return p, nil
+}

@@ -36,6 +36,27 @@ const (
 	ECurrencyMismatch     = "currency_mismatch"
 	EUnavailable          = "unavailable"
 	EInternal             = "internal"
+
+	// Payment systems, holds, payment requests, withdrawals.
+	EAccountDisabled          = "account_disabled"
+	EBankNotFound             = "bank_not_found"
+	EInvalidExpiry            = "invalid_expiry"
+	EHoldNotFound             = "hold_not_found"
+	EHoldNotActive            = "hold_not_active"
+	ECaptureExceedsHold       = "capture_exceeds_hold"
+	EPaymentRequestNotFound   = "payment_request_not_found"
+	EPaymentRequestNotOpen    = "payment_request_not_open"
+	ETooManyRequests          = "too_many_requests"
+	EWithdrawalNotFound       = "withdrawal_not_found"
+	EWithdrawalNotCancellable = "withdrawal_not_cancellable"
+	EWithdrawalNotPending     = "withdrawal_not_pending"
+	EWithdrawalClosed         = "withdrawal_closed"
+
+	// Failure codes of a hold_expire that must wait: the hold's time has
+	// not come, or a capture or void accepted before it has not committed.
+	// The service tries the expiry again.
+	EHoldNotExpired = "hold_not_expired"
+	EHoldBusy       = "hold_busy"
 )
 
 // Error is the one error type of the service: a code from the list above

@@ -48,18 +48,45 @@ type Wallet struct {
 	Currency string
 	// Balance is the sum of the wallet's entries.
 	Balance Amount
-	// Available is Balance less the wallet's pending outgoing transfers.
+	// Held is what active holds and open withdrawals reserve.
+	Held Amount
+	// Available is Balance less Held less the wallet's pending outgoing
+	// operations (those that Reserve).
 	Available Amount
 }
 
 // OpType names what an operation does.
 type OpType string
 
-// Operation types; the names are also the API paths that create them.
+// Operation types. The first two are also the API paths that create
+// them.
 const (
-	OpDeposit  OpType = "external_to_wallet"
-	OpTransfer OpType = "wallet_to_wallet"
+	OpDeposit            OpType = "external_to_wallet"
+	OpTransfer           OpType = "wallet_to_wallet"
+	OpHold               OpType = "hold"
+	OpHoldCapture        OpType = "hold_capture"
+	OpHoldVoid           OpType = "hold_void"
+	OpHoldExpire         OpType = "hold_expire"
+	OpWithdrawal         OpType = "withdrawal"
+	OpWithdrawalComplete OpType = "withdrawal_complete"
+	OpWithdrawalFail     OpType = "withdrawal_fail"
 )
+
+// OpTypes lists every operation type.
+var OpTypes = []OpType{OpDeposit, OpTransfer, OpHold, OpHoldCapture, OpHoldVoid, OpHoldExpire,
+	OpWithdrawal, OpWithdrawalComplete, OpWithdrawalFail}
+
+// Reserves reports whether a pending operation of type t counts against
+// its source's available balance: it will debit or reserve that much.
+func (t OpType) Reserves() bool {
+	return t == OpTransfer || t == OpHold || t == OpWithdrawal
+}
+
+// MovesBalance reports whether a completed operation of type t moved
+// money, as a pair of entries; the others only reserve or release.
+func (t OpType) MovesBalance() bool {
+	return t == OpDeposit || t == OpTransfer || t == OpHoldCapture || t == OpWithdrawalComplete
+}
 
 // Status is where an operation is in its life: pending until a worker
 // applies it, then completed or failed for good.
@@ -77,8 +104,11 @@ const (
 	FailExpired = "expired"
 )
 
-// Operation is one deposit or transfer. From is the debited account (a
-// settlement account for a deposit), To the credited user wallet.
+// Operation is one change to the ledger. From is the debited or reserving
+// account (a settlement account for a deposit, the payer of a hold, the
+// owner of a withdrawal), To the credited or benefiting one (the
+// recipient, a withdrawal's settlement account). Amount is what it moves,
+// reserves or releases.
 type Operation struct {
 	ID           string
 	Type         OpType
@@ -93,7 +123,14 @@ type Operation struct {
 	// TaskID names the queue task that applies the operation: operations
 	// accepted together share one, and the sweeper re-enqueues them under
 	// it, as one group.
-	TaskID      string
+	TaskID string
+	// What the operation belongs to, if anything.
+	HoldID, WithdrawalID, PaymentRequestID string
+	// CaptureFinal says whether a hold_capture closes the hold (default).
+	CaptureFinal bool
+	// EndAs is how a withdrawal_fail ends its withdrawal: failed,
+	// cancelled or expired.
+	EndAs       WithdrawalStatus
 	CreatedAt   time.Time
 	CompletedAt *time.Time
 	// BalanceAfter is the balance of the viewer's own wallet right after
@@ -113,8 +150,12 @@ type Entry struct {
 }
 
 // Entries returns the legs that applying o writes: a debit of From and a
-// credit of To, which always sum to zero.
+// credit of To, which always sum to zero; none for an operation that only
+// reserves or releases (see MovesBalance).
 func (o *Operation) Entries() []Entry {
+	if !o.Type.MovesBalance() {
+		return nil
+	}
 	return []Entry{
 		{OperationID: o.ID, WalletID: o.FromWalletID, Amount: -o.Amount},
 		{OperationID: o.ID, WalletID: o.ToWalletID, Amount: o.Amount},
@@ -155,6 +196,27 @@ type Applied struct {
 	// Applied says whether this call made the operation final, rather
 	// than finding it final already.
 	Applied bool
+	// Due lists what the commit made fall due later (a hold's expiry, a
+	// withdrawal's timeout), for the worker to schedule.
+	Due []Due
+}
+
+// DueKind names what falls due.
+type DueKind string
+
+// What falls due: a hold expires, a pending withdrawal times out, an open
+// payment request expires.
+const (
+	DueHold       DueKind = "hold"
+	DueWithdrawal DueKind = "withdrawal"
+	DueRequest    DueKind = "payment_request"
+)
+
+// Due is a moment when the service must act on a resource by itself.
+type Due struct {
+	Kind DueKind
+	ID   string
+	At   time.Time
 }
 
 // Requeued says what a sweep found of an operation's queued task, and did.
@@ -172,10 +234,87 @@ type Requeued struct {
 }
 
 // NewOperation is an operation to store as pending, with the caller's
-// idempotency key when there is one.
+// idempotency key when there is one. A hold operation places Hold (and a
+// withdrawal operation requests Withdrawal) in the same commit; a
+// transfer with Op.PaymentRequestID approves that request in the same
+// commit, if it is still open.
 type NewOperation struct {
-	Op  Operation
-	Key *IdempotencyKey
+	Op         Operation
+	Key        *IdempotencyKey
+	Hold       *NewHold
+	Withdrawal *Withdrawal
+}
+
+// NewHold is a hold to place: it expires ExpiresIn after it is stored
+// (by the database's clock).
+type NewHold struct {
+	ExpiresIn time.Duration
+}
+
+// Stored is what CreateOperations did with one NewOperation.
+type Stored struct {
+	// Op is the stored operation, with its id, creation time and links.
+	Op Operation
+	// KeyUsed says its idempotency key was used before: nothing was
+	// stored, and the caller replays the key.
+	KeyUsed bool
+	// Refused is set when a condition checked at the insert did not hold
+	// (EPaymentRequestNotOpen): nothing was stored.
+	Refused string
+}
+
+// HoldState is what accepting an operation on a hold needs to know: the
+// hold, whether its expiry is still ahead (by the database's clock), and
+// what pending operations already claim of it.
+type HoldState struct {
+	Hold Hold
+	Live bool
+	// PendingCaptures is what pending captures will take; PendingCloser
+	// says a pending void, expiry or final capture will close it;
+	// PendingBeforeExpiry says a capture or void accepted before its
+	// expiry is pending.
+	PendingCaptures     Amount
+	PendingCloser       bool
+	PendingBeforeExpiry bool
+}
+
+// WithdrawalState is what accepting an operation on a withdrawal needs
+// to know: the withdrawal, whether its timeout has passed, and whether a
+// pending operation will end it.
+type WithdrawalState struct {
+	Withdrawal    Withdrawal
+	TimedOut      bool
+	PendingCloser bool
+}
+
+// HoldFilter selects a page of a wallet's holds, newest first: those it
+// placed (Role "payer"), those placed for it ("recipient"), or both ("").
+type HoldFilter struct {
+	WalletID string
+	Role     string
+	Status   HoldStatus
+	Before   string
+	Limit    int
+}
+
+// RequestFilter selects a page of a wallet's payment requests, newest
+// first: those it is asked to pay (Direction "incoming"), those it asked
+// ("outgoing"), or both ("").
+type RequestFilter struct {
+	WalletID  string
+	Direction string
+	Status    PaymentRequestStatus
+	Before    string
+	Limit     int
+}
+
+// WithdrawalFilter selects a page of withdrawals: a wallet's, a bank's,
+// or (both empty) all; newest first.
+type WithdrawalFilter struct {
+	WalletID, BankID string
+	Status           WithdrawalStatus
+	Before           string
+	Limit            int
 }
 
 // IdempotencyKey scopes a client-chosen key to the caller and remembers a
@@ -214,14 +353,18 @@ type Store interface {
 	// the request hash differs.
 	CreateOperation(ctx context.Context, op Operation, key *IdempotencyKey) (stored Operation, replayed bool, err error)
 	// CreateOperations stores many pending operations, each with its
-	// idempotency record when Key is set, in one commit. It returns one
-	// operation per entry, in order, with its id and creation time; an
-	// entry whose key was used before is not stored and comes back with
-	// an empty ID, for the caller to look the key up.
-	CreateOperations(ctx context.Context, batch []NewOperation) ([]Operation, error)
-	// AvailableBalances returns the available balance (balance less
-	// pending outgoing operations) of each user wallet named that exists.
+	// idempotency record when Key is set and what it creates or approves,
+	// in one commit. It returns one result per entry, in order: stored
+	// with its id and creation time, or not stored because its key was
+	// used before (the caller looks the key up) or a condition failed.
+	CreateOperations(ctx context.Context, batch []NewOperation) ([]Stored, error)
+	// AvailableBalances returns the available balance (balance less held
+	// less pending operations that Reserve) of each user wallet named that
+	// exists.
 	AvailableBalances(ctx context.Context, walletIDs []string) (map[string]Amount, error)
+	// AcceptStates returns the state of the holds and withdrawals named,
+	// as accepting operations on them needs it (those that exist).
+	AcceptStates(ctx context.Context, holdIDs, withdrawalIDs []string) (map[string]HoldState, map[string]WithdrawalState, error)
 	// LookupIdempotencyKey returns the operation a key created, or
 	// EOperationNotFound when the key is unused.
 	LookupIdempotencyKey(ctx context.Context, userID, key string) (IdempotencyKey, Operation, error)
@@ -250,4 +393,48 @@ type Store interface {
 	PendingOperations(ctx context.Context, olderThan time.Time, limit int) ([]Operation, error)
 	// Audit checks every invariant of the ledger in one snapshot.
 	Audit(ctx context.Context) (AuditReport, error)
+
+	MoneyStore
+}
+
+// MoneyStore is the Store's part for payment systems, holds, payment
+// requests and withdrawals.
+type MoneyStore interface {
+	// Banks lists the banks (only the active ones if activeOnly), with
+	// their settlement balances.
+	Banks(ctx context.Context, activeOnly bool) ([]Bank, error)
+	// Bank returns EBankNotFound.
+	Bank(ctx context.Context, id string) (Bank, error)
+	// BankStatus is a bank's status alone, cheaply; EBankNotFound.
+	BankStatus(ctx context.Context, id string) (BankStatus, error)
+	// DisableBank returns EBankNotFound.
+	DisableBank(ctx context.Context, id string) (Bank, error)
+
+	// Hold returns EHoldNotFound.
+	Hold(ctx context.Context, id string) (Hold, error)
+	Holds(ctx context.Context, f HoldFilter) ([]Hold, error)
+	// DueHolds lists active holds whose expiry has come.
+	DueHolds(ctx context.Context, limit int) ([]Hold, error)
+
+	// CreatePaymentRequest stores an open request that expires expiresIn
+	// after it is stored; ETooManyRequests past MaxOpenRequests.
+	CreatePaymentRequest(ctx context.Context, r PaymentRequest, expiresIn time.Duration) (PaymentRequest, error)
+	// PaymentRequest returns EPaymentRequestNotFound.
+	PaymentRequest(ctx context.Context, id string) (PaymentRequest, error)
+	PaymentRequests(ctx context.Context, f RequestFilter) ([]PaymentRequest, error)
+	// ClosePaymentRequest closes an open request as declined or
+	// cancelled; EPaymentRequestNotOpen, EPaymentRequestNotFound.
+	ClosePaymentRequest(ctx context.Context, id string, as PaymentRequestStatus, reason string) (PaymentRequest, error)
+	// ExpirePaymentRequests expires open requests past their expiry
+	// (among ids, or any when ids is nil), at most limit.
+	ExpirePaymentRequests(ctx context.Context, ids []string, limit int) ([]PaymentRequest, error)
+
+	// Withdrawal returns EWithdrawalNotFound.
+	Withdrawal(ctx context.Context, id string) (Withdrawal, error)
+	Withdrawals(ctx context.Context, f WithdrawalFilter) ([]Withdrawal, error)
+	// MarkWithdrawalProcessing returns EWithdrawalNotPending,
+	// EWithdrawalNotFound.
+	MarkWithdrawalProcessing(ctx context.Context, id string) (Withdrawal, error)
+	// DueWithdrawals lists withdrawals pending past the timeout.
+	DueWithdrawals(ctx context.Context, limit int) ([]Withdrawal, error)
 }

@@ -72,7 +72,7 @@ func TestBalanced(t *testing.T) {
 		}
 	}
 	// An operation whose amount cannot be negated does not balance.
-	bad := wallet.Operation{ID: "op", Amount: math.MinInt64, FromWalletID: "a", ToWalletID: "b"}
+	bad := wallet.Operation{ID: "op", Type: wallet.OpTransfer, Amount: math.MinInt64, FromWalletID: "a", ToWalletID: "b"}
 	if wallet.Balanced(bad.Entries()) {
 		t.Errorf("entries of an operation of math.MinInt64 are balanced: %+v", bad.Entries())
 	}
