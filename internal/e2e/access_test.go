@@ -270,6 +270,76 @@ func TestAccessMatrix(t *testing.T) {
 			}
 		}
 	}
+	runAccessMatrix(t, e, rows, callers)
+
+	// Logout ended the cookie and Bearer sessions on the server; Basic has
+	// nothing to end.
+	for _, cl := range callers {
+		if cl.who == "anon" {
+			continue
+		}
+		r := cl.c.Must(t, "GET", "/api/wallet", nil, nil)
+		if strings.Contains(cl.label, "Basic") {
+			if r.Status == http.StatusUnauthorized {
+				t.Errorf("%s after logout: Basic should still work: %s", cl.label, r)
+			}
+		} else if err := errorShape(r, http.StatusUnauthorized, "unauthorized"); err != nil {
+			t.Errorf("%s after logout: the session should be over: %v", cl.label, err)
+		}
+	}
+
+	// An operation the caller may not see answers exactly like one that
+	// does not exist.
+	missing := aBasic.Must(t, "GET", "/api/operations/"+unknownOp, nil, nil)
+	for _, id := range []string{opCD, depB, depC} {
+		r := aBasic.Must(t, "GET", "/api/operations/"+id, nil, nil)
+		if r.Status != missing.Status || string(r.Raw) != string(missing.Raw) {
+			t.Errorf("a hidden operation answers unlike a missing one:\nhidden  %s\nmissing %s", r, missing)
+		}
+	}
+
+	// The refused dashboard writes did nothing: the queue is not paused
+	// and still there.
+	admin := e.Client(Basic(adminEmail, adminPassword))
+	r = admin.Must(t, "GET", "/admin/queues/api/queues", nil, nil)
+	Expect(t, r, http.StatusOK)
+	queues, _ := r.Body["queues"].([]any)
+	found := false
+	for _, q := range queues {
+		m, _ := q.(map[string]any)
+		if m["queue"] == "operations" {
+			found = true
+			if m["paused"] == true {
+				t.Errorf("a refused pause paused the queue: %s", r)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the operations queue is gone after a refused delete: %s", r)
+	}
+
+	// The accepted operations of the matrix all end well.
+	for _, cl := range callers {
+		if cl.who == "A" || cl.who == "B" {
+			r := e.Client(Basic(cl.creds.Email, cl.creds.Password)).Must(t, "GET", "/api/wallet/operations", nil, nil)
+			Expect(t, r, http.StatusOK)
+			for _, id := range opIDs(t, r) {
+				waitFinal(t, admin, id, 30*time.Second)
+			}
+		}
+	}
+	r = admin.Must(t, "GET", "/api/admin/audit", nil, nil)
+	Expect(t, r, http.StatusOK)
+	if r.Body["ok"] != true {
+		t.Errorf("audit after the matrix: %s", r)
+	}
+}
+
+// runAccessMatrix sends every row as every caller, checks each answer
+// against the row's cell for the caller's principal, and logs the whole
+// matrix with the wrong cells marked.
+func runAccessMatrix(t *testing.T, e *Env, rows []accRow, callers []accCaller) {
+	t.Helper()
 	type cell struct{ got, want string }
 	grid := make([][]cell, len(rows))
 	bad := 0
@@ -337,65 +407,4 @@ func TestAccessMatrix(t *testing.T) {
 	}
 	t.Logf("access matrix, %d rows x %d callers, %d wrong:\n%s", len(rows), len(callers), bad, tb.String())
 
-	// Logout ended the cookie and Bearer sessions on the server; Basic has
-	// nothing to end.
-	for _, cl := range callers {
-		if cl.who == "anon" {
-			continue
-		}
-		r := cl.c.Must(t, "GET", "/api/wallet", nil, nil)
-		if strings.Contains(cl.label, "Basic") {
-			if r.Status == http.StatusUnauthorized {
-				t.Errorf("%s after logout: Basic should still work: %s", cl.label, r)
-			}
-		} else if err := errorShape(r, http.StatusUnauthorized, "unauthorized"); err != nil {
-			t.Errorf("%s after logout: the session should be over: %v", cl.label, err)
-		}
-	}
-
-	// An operation the caller may not see answers exactly like one that
-	// does not exist.
-	missing := aBasic.Must(t, "GET", "/api/operations/"+unknownOp, nil, nil)
-	for _, id := range []string{opCD, depB, depC} {
-		r := aBasic.Must(t, "GET", "/api/operations/"+id, nil, nil)
-		if r.Status != missing.Status || string(r.Raw) != string(missing.Raw) {
-			t.Errorf("a hidden operation answers unlike a missing one:\nhidden  %s\nmissing %s", r, missing)
-		}
-	}
-
-	// The refused dashboard writes did nothing: the queue is not paused
-	// and still there.
-	admin := e.Client(Basic(adminEmail, adminPassword))
-	r = admin.Must(t, "GET", "/admin/queues/api/queues", nil, nil)
-	Expect(t, r, http.StatusOK)
-	queues, _ := r.Body["queues"].([]any)
-	found := false
-	for _, q := range queues {
-		m, _ := q.(map[string]any)
-		if m["queue"] == "operations" {
-			found = true
-			if m["paused"] == true {
-				t.Errorf("a refused pause paused the queue: %s", r)
-			}
-		}
-	}
-	if !found {
-		t.Errorf("the operations queue is gone after a refused delete: %s", r)
-	}
-
-	// The accepted operations of the matrix all end well.
-	for _, cl := range callers {
-		if cl.who == "A" || cl.who == "B" {
-			r := e.Client(Basic(cl.creds.Email, cl.creds.Password)).Must(t, "GET", "/api/wallet/operations", nil, nil)
-			Expect(t, r, http.StatusOK)
-			for _, id := range opIDs(t, r) {
-				waitFinal(t, admin, id, 30*time.Second)
-			}
-		}
-	}
-	r = admin.Must(t, "GET", "/api/admin/audit", nil, nil)
-	Expect(t, r, http.StatusOK)
-	if r.Body["ok"] != true {
-		t.Errorf("audit after the matrix: %s", r)
-	}
 }

@@ -18,7 +18,7 @@ func (s *Server) routesWithdrawals(api fiber.Router) {
 	api.Post("/withdrawals/:id/cancel", s.authenticate, s.optionalJSON, s.endWithdrawal(wallet.OpWithdrawalFail, wallet.WithdrawalCancelled))
 	api.Post("/withdrawals/:id/processing", s.authenticate, s.optionalJSON, s.markWithdrawalProcessing)
 	api.Post("/withdrawals/:id/complete", s.authenticate, s.optionalJSON, s.endWithdrawal(wallet.OpWithdrawalComplete, ""))
-	api.Post("/withdrawals/:id/fail", s.authenticate, s.requireJSON, s.endWithdrawal(wallet.OpWithdrawalFail, wallet.WithdrawalFailed))
+	api.Post("/withdrawals/:id/fail", s.authenticate, s.optionalJSON, s.endWithdrawal(wallet.OpWithdrawalFail, wallet.WithdrawalFailed))
 }
 
 // withdrawalJSON is a withdrawal as the API shows it.
