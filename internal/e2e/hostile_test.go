@@ -166,6 +166,11 @@ func snapshotDB(t *testing.T, conn *pgx.Conn) dbState {
 		"operations":        `SELECT count(*)::text || ' ' || coalesce(md5(string_agg(id::text || status || amount::text || details, ',' ORDER BY id)), '') FROM operations`,
 		"entries":           `SELECT count(*)::text || ' ' || coalesce(md5(string_agg(operation_id::text || wallet_id::text || amount::text, ',' ORDER BY id)), '') FROM entries`,
 		"idempotency_keys":  `SELECT count(*)::text || ' ' || coalesce(md5(string_agg(user_id::text || key, ',' ORDER BY user_id, key)), '') FROM idempotency_keys`,
+		"held":              `SELECT coalesce(md5(string_agg(id::text || held::text, ',' ORDER BY id)), '') FROM wallets`,
+		"holds":             `SELECT count(*)::text || ' ' || coalesce(md5(string_agg(id::text || status || captured::text || released::text, ',' ORDER BY id)), '') FROM holds`,
+		"payment_requests":  `SELECT count(*)::text || ' ' || coalesce(md5(string_agg(id::text || status, ',' ORDER BY id)), '') FROM payment_requests`,
+		"withdrawals":       `SELECT count(*)::text || ' ' || coalesce(md5(string_agg(id::text || status, ',' ORDER BY id)), '') FROM withdrawals`,
+		"banks":             `SELECT count(*)::text || ' ' || coalesce(md5(string_agg(id::text || status, ',' ORDER BY id)), '') FROM banks`,
 	}
 	s := dbState{}
 	for name, q := range queries {
@@ -258,6 +263,19 @@ func TestHostileInput(t *testing.T) {
 	r := aliceAPI.Must(t, "POST", "/api/wallet_to_wallet", map[string]any{"wallet_id": bob.WalletID, "amount": "10.00", "details": "seed"}, H{"Prefer": "wait=10"})
 	Expect(t, r, http.StatusOK)
 	opAB := r.Str("operation_id")
+	// A hold, a payment request and a withdrawal to aim at.
+	r = aliceAPI.Must(t, "POST", "/api/holds", map[string]any{"wallet_id": bob.WalletID, "amount": "20.00"}, H{"Prefer": "wait=10"})
+	Expect(t, r, http.StatusOK)
+	holdID := r.Str("hold_id")
+	r = bobAPI.Must(t, "POST", "/api/payment_requests", map[string]any{"wallet_id": alice.WalletID, "amount": "1.00"}, nil)
+	Expect(t, r, http.StatusCreated)
+	requestID := r.Str("payment_request_id")
+	r = e.Client(Basic(alice.Email, alice.Password)).Must(t, "GET", "/api/banks", nil, nil)
+	bankID := r.Body["banks"].([]any)[0].(map[string]any)["bank_id"].(string)
+	r = aliceAPI.Must(t, "POST", "/api/withdrawals", map[string]any{"bank_id": bankID, "amount": "5.00", "details": "IBAN"}, H{"Prefer": "wait=10"})
+	Expect(t, r, http.StatusOK)
+	withdrawalID := r.Str("withdrawal_id")
+	admin := e.Client(Basic(adminEmail, adminPassword))
 	r = bank.Must(t, "GET", "/api/wallet", nil, nil)
 	Expect(t, r, http.StatusOK)
 	settlement := r.Str("wallet_id")
@@ -583,6 +601,89 @@ func TestHostileInput(t *testing.T) {
 	for _, w := range []string{"abc", "-1", "1.5", "1e1", "%20", "99999999999999999999", url.QueryEscape(sql)} {
 		add("operation: ?wait="+w, aliceAPI, "GET", "/api/operations/"+opAB+"?wait="+w, nobody, "", nil, 400, "invalid_request")
 	}
+
+	// ---- holds, payment requests, withdrawals, banks ----
+	holdBody := func(walletID, amount, expires string) string {
+		kv := []string{"wallet_id", walletID, "amount", amount}
+		if expires != "" {
+			kv = append(kv, "expires_in", expires)
+		}
+		return jsonObj(kv...)
+	}
+	for _, a := range badAmounts {
+		add("hold: amount "+a.name, aliceAPI, "POST", "/api/holds", holdBody(toB, a.raw, ""), "", nil, 400, "invalid_amount")
+		add("payment request: amount "+a.name, bobAPI, "POST", "/api/payment_requests", holdBody(toA, a.raw, ""), "", nil, 400, "invalid_amount")
+		add("withdrawal: amount "+a.name, aliceAPI, "POST", "/api/withdrawals", jsonObj("bank_id", q(bankID), "amount", a.raw, "details", q("IBAN")), "", nil, 400, "invalid_amount")
+		if a.raw != `null` {
+			add("capture: amount "+a.name, bobAPI, "POST", "/api/holds/"+holdID+"/capture", jsonObj("amount", a.raw), "", nil, 400, "invalid_amount")
+		}
+	}
+	for _, x := range []string{`0`, `-1`, `2592001`, `"60"`, `1.5`, `1e3`, `true`, `[]`, `{}`, `99999999999999999999`, `""`} {
+		add("hold: expires_in "+x, aliceAPI, "POST", "/api/holds", holdBody(toB, `"1.00"`, x), "", nil, 400, "invalid_expiry")
+		add("payment request: expires_in "+x, bobAPI, "POST", "/api/payment_requests", holdBody(toA, `"1.00"`, x), "", nil, 400, "invalid_expiry")
+	}
+	for _, w := range []struct{ name, id string }{{"not a uuid", "x"}, {"SQL", sql}, {"unknown", "00000000-0000-4000-8000-000000000001"},
+		{"the settlement account", settlement}, {"a hold id", holdID}} {
+		add("hold: wallet_id "+w.name, aliceAPI, "POST", "/api/holds", holdBody(q(w.id), `"1.00"`, ""), "", nil, 404, "wallet_not_found")
+		add("payment request: wallet_id "+w.name, bobAPI, "POST", "/api/payment_requests", holdBody(q(w.id), `"1.00"`, ""), "", nil, 404, "wallet_not_found")
+	}
+	add("hold: to oneself", aliceAPI, "POST", "/api/holds", holdBody(toA, `"1.00"`, ""), "", nil, 422, "same_wallet")
+	add("hold: more than available", aliceAPI, "POST", "/api/holds", holdBody(toB, `"70.01"`, ""), "", nil, 422, "insufficient_funds")
+	add("hold: amount twice", aliceAPI, "POST", "/api/holds", `{"wallet_id":`+toB+`,"amount":"0.01","amount":"50"}`, "", nil, 400, "invalid_request")
+	add("hold: Amount in another case", aliceAPI, "POST", "/api/holds", `{"wallet_id":`+toB+`,"Amount":"50"}`, "", nil, 400, "invalid_request")
+	add("hold: unknown field", aliceAPI, "POST", "/api/holds", jsonObj("wallet_id", toB, "amount", `"1"`, "captured", `"1"`), "", nil, 400, "invalid_request")
+	add("hold: not JSON", aliceAPI, "POST", "/api/holds", "wallet_id=x", "application/x-www-form-urlencoded", nil, 415, "unsupported_media_type")
+	add("capture: final is a string", bobAPI, "POST", "/api/holds/"+holdID+"/capture", jsonObj("final", `"true"`), "", nil, 400, "invalid_request")
+	add("capture: unknown field", bobAPI, "POST", "/api/holds/"+holdID+"/capture", jsonObj("amount", `"1"`, "to", toB), "", nil, 400, "invalid_request")
+	add("capture: more than the hold", bobAPI, "POST", "/api/holds/"+holdID+"/capture", jsonObj("amount", `"20.01"`), "", nil, 422, "capture_exceeds_hold")
+	add("capture: an array body", bobAPI, "POST", "/api/holds/"+holdID+"/capture", `[]`, "", nil, 400, "invalid_request")
+	add("capture: a form body", bobAPI, "POST", "/api/holds/"+holdID+"/capture", "amount=1", "application/x-www-form-urlencoded", nil, 415, "unsupported_media_type")
+	add("void: a field", bobAPI, "POST", "/api/holds/"+holdID+"/void", jsonObj("amount", `"1"`), "", nil, 400, "invalid_request")
+	for _, id := range []struct{ name, path string }{{"garbage", "x"}, {"SQL", url.PathEscape(sql)}, {"unknown", "00000000-0000-4000-8000-000000000002"},
+		{"an operation id", opAB}, {"of 3000 characters", strings.Repeat("9", 3000)}} {
+		add("hold "+id.name, bobAPI, "GET", "/api/holds/"+id.path, nobody, "", nil, 404, "hold_not_found")
+		add("capture hold "+id.name, bobAPI, "POST", "/api/holds/"+id.path+"/capture", nobody, "", nil, 404, "hold_not_found")
+		add("void hold "+id.name, bobAPI, "POST", "/api/holds/"+id.path+"/void", nobody, "", nil, 404, "hold_not_found")
+		add("payment request "+id.name, aliceAPI, "GET", "/api/payment_requests/"+id.path, nobody, "", nil, 404, "payment_request_not_found")
+		add("approve request "+id.name, aliceAPI, "POST", "/api/payment_requests/"+id.path+"/approve", nobody, "", nil, 404, "payment_request_not_found")
+		add("decline request "+id.name, aliceAPI, "POST", "/api/payment_requests/"+id.path+"/decline", nobody, "", nil, 404, "payment_request_not_found")
+		add("withdrawal "+id.name, aliceAPI, "GET", "/api/withdrawals/"+id.path, nobody, "", nil, 404, "withdrawal_not_found")
+		add("cancel withdrawal "+id.name, aliceAPI, "POST", "/api/withdrawals/"+id.path+"/cancel", nobody, "", nil, 404, "withdrawal_not_found")
+		add("complete withdrawal "+id.name, bank, "POST", "/api/withdrawals/"+id.path+"/complete", nobody, "", nil, 404, "withdrawal_not_found")
+		add("processing withdrawal "+id.name, bank, "POST", "/api/withdrawals/"+id.path+"/processing", nobody, "", nil, 404, "withdrawal_not_found")
+	}
+	add("decline: reason of 501 characters", aliceAPI, "POST", "/api/payment_requests/"+requestID+"/decline", jsonObj("reason", q(strings.Repeat("r", 501))), "", nil, 400, "invalid_details")
+	add("decline: reason is a number", aliceAPI, "POST", "/api/payment_requests/"+requestID+"/decline", jsonObj("reason", `5`), "", nil, 400, "invalid_request")
+	add("decline: reason with a control character", aliceAPI, "POST", "/api/payment_requests/"+requestID+"/decline", jsonObj("reason", q("a\u0007b")), "", nil, 400, "invalid_details")
+	add("approve: a field", aliceAPI, "POST", "/api/payment_requests/"+requestID+"/approve", jsonObj("amount", `"99"`), "", nil, 400, "invalid_request")
+	for _, b := range []struct{ name, id string }{{"garbage", "x"}, {"SQL", sql}, {"a user's id", alice.UserID}, {"a wallet id", alice.WalletID},
+		{"the settlement account", settlement}, {"unknown", "00000000-0000-4000-8000-000000000003"}} {
+		add("withdrawal: bank_id "+b.name, aliceAPI, "POST", "/api/withdrawals", jsonObj("bank_id", q(b.id), "amount", `"1"`, "details", q("IBAN")), "", nil, 404, "bank_not_found")
+	}
+	add("withdrawal: no bank_id", aliceAPI, "POST", "/api/withdrawals", jsonObj("amount", `"1"`, "details", q("IBAN")), "", nil, 400, "invalid_request")
+	add("withdrawal: no details", aliceAPI, "POST", "/api/withdrawals", jsonObj("bank_id", q(bankID), "amount", `"1"`), "", nil, 400, "invalid_details")
+	add("withdrawal: details with a newline", aliceAPI, "POST", "/api/withdrawals", jsonObj("bank_id", q(bankID), "amount", `"1"`, "details", q("a\nb")), "", nil, 400, "invalid_details")
+	add("withdrawal: more than available", aliceAPI, "POST", "/api/withdrawals", jsonObj("bank_id", q(bankID), "amount", `"70.01"`, "details", q("IBAN")), "", nil, 422, "insufficient_funds")
+	add("withdrawal: bank_id twice", aliceAPI, "POST", "/api/withdrawals", `{"bank_id":`+q(bankID)+`,"bank_id":"x","amount":"1","details":"d"}`, "", nil, 400, "invalid_request")
+	add("complete: reference is a number", bank, "POST", "/api/withdrawals/"+withdrawalID+"/complete", jsonObj("reference", `7`), "", nil, 400, "invalid_request")
+	add("complete: a reason", bank, "POST", "/api/withdrawals/"+withdrawalID+"/complete", jsonObj("reason", q("x")), "", nil, 400, "invalid_request")
+	add("fail: no reason", bank, "POST", "/api/withdrawals/"+withdrawalID+"/fail", jsonObj(), "", nil, 400, "invalid_details")
+	add("fail: reason of 501 characters", bank, "POST", "/api/withdrawals/"+withdrawalID+"/fail", jsonObj("reason", q(strings.Repeat("r", 501))), "", nil, 400, "invalid_details")
+	add("fail: a reference", bank, "POST", "/api/withdrawals/"+withdrawalID+"/fail", jsonObj("reason", q("x"), "reference", q("y")), "", nil, 400, "invalid_request")
+	add("cancel: a field", aliceAPI, "POST", "/api/withdrawals/"+withdrawalID+"/cancel", jsonObj("reason", q("x")), "", nil, 400, "invalid_request")
+	add("new bank: bad email", admin, "POST", "/api/admin/banks", signupBody(q("B"), q("not-an-email"), okPass), "", nil, 400, "invalid_email")
+	add("new bank: weak password", admin, "POST", "/api/admin/banks", signupBody(q("B"), q("b-"+randHex(3)+"@bank.example"), q("short")), "", nil, 400, "weak_password")
+	add("new bank: no name", admin, "POST", "/api/admin/banks", signupBody(`""`, q("b-"+randHex(3)+"@bank.example"), okPass), "", nil, 400, "invalid_name")
+	add("new bank: the bank's email", admin, "POST", "/api/admin/banks", signupBody(q("B"), q(bankEmail), okPass), "", nil, 409, "email_taken")
+	add("new bank: unknown field", admin, "POST", "/api/admin/banks", jsonObj("name", q("B"), "email", q("b@bank.example"), "password", okPass, "status", q("active")), "", nil, 400, "invalid_request")
+	add("disable bank: garbage id", admin, "POST", "/api/admin/banks/"+url.PathEscape(sql)+"/disable", nobody, "", nil, 404, "bank_not_found")
+	for _, list := range []string{"/api/holds", "/api/payment_requests", "/api/withdrawals"} {
+		add(list+": limit=0", aliceAPI, "GET", list+"?limit=0", nobody, "", nil, 400, "invalid_limit")
+		add(list+": cursor=garbage", aliceAPI, "GET", list+"?cursor=x", nobody, "", nil, 400, "invalid_cursor")
+		add(list+": status=gone", aliceAPI, "GET", list+"?status=gone", nobody, "", nil, 400, "invalid_request")
+	}
+	add("holds: role=owner", aliceAPI, "GET", "/api/holds?role=owner", nobody, "", nil, 400, "invalid_request")
+	add("payment requests: direction=sideways", aliceAPI, "GET", "/api/payment_requests?direction=sideways", nobody, "", nil, 400, "invalid_request")
 
 	// Everything above is refused; nothing it sends may change the ledger,
 	// which is checked after every request so that a change is pinned on
