@@ -309,35 +309,54 @@ func (ch *chaos) send(rng *rand.Rand, req *jReq, again bool, hdr H) (jAnswer, bo
 		}
 		ch.mu.Unlock()
 	}()
+	var u *chaosUser
+	var bank Auth
+	if req.Deposit {
+		bank = Basic(bankEmail, bankPassword)
+	} else {
+		u = ch.users[req.From]
+	}
+	r, a, ok := ch.post(rng, req.Key, req.path(), req.Body, hdr, u, bank, again, func(a jAnswer) {
+		ch.mu.Lock()
+		req.Answers = append(req.Answers, a)
+		ch.mu.Unlock()
+	})
+	if ok {
+		ch.checkAnswer(req, r, a)
+	}
+	return a, ok
+}
+
+// post is send's retry loop for any request: it POSTs body to path with
+// the Idempotency-Key key, as u (a Bearer token, sometimes Basic) or with
+// the fixed auth when u is nil, records every answer, and returns the
+// definitive one.
+func (ch *chaos) post(rng *rand.Rand, key, path string, body any, hdr H, u *chaosUser, auth Auth, again bool, record func(jAnswer)) (*Resp, jAnswer, bool) {
 	deadline := time.Now().Add(chaosReqBudget)
-	h := H{"Idempotency-Key": req.Key}
+	h := H{"Idempotency-Key": key}
 	for k, v := range hdr {
 		h[k] = v
 	}
 	for n := 0; ; n++ {
 		if ch.ctx.Err() != nil {
-			return jAnswer{Err: "run abandoned"}, false
+			return nil, jAnswer{Err: "run abandoned"}, false
 		}
-		var c *Client
+		c := ch.client(rng, auth)
 		gen := -1
-		var u *chaosUser
-		if req.Deposit {
-			c = ch.client(rng, Basic(bankEmail, bankPassword))
-		} else {
-			u = ch.users[req.From]
-			auth, g, err := ch.userAuth(u, rng.IntN(5) == 0)
+		if u != nil {
+			ua, g, err := ch.userAuth(u, rng.IntN(5) == 0)
 			if err != nil {
 				ch.stats.netErr.Add(1)
 				if time.Now().After(deadline) {
-					return jAnswer{At: ch.since(), Err: "no token: " + err.Error()}, false
+					return nil, jAnswer{At: ch.since(), Err: "no token: " + err.Error()}, false
 				}
 				ch.backoff(rng, n, nil)
 				continue
 			}
-			c, gen = ch.client(rng, auth), g
+			c, gen = ch.client(rng, ua), g
 		}
 		ch.stats.sent.Add(1)
-		r, err := c.Do("POST", req.path(), req.Body, h)
+		r, err := c.Do("POST", path, body, h)
 		a := jAnswer{At: ch.since(), Again: again}
 		if err != nil {
 			a.Err = err.Error()
@@ -345,9 +364,7 @@ func (ch *chaos) send(rng *rand.Rand, req *jReq, again bool, hdr H) (jAnswer, bo
 			a.Status, a.Code, a.OpID, a.OpStatus = r.Status, r.ErrCode(), r.Str("operation_id"), r.Str("status")
 			a.Replayed = r.Header.Get("Idempotent-Replayed") == "true"
 		}
-		ch.mu.Lock()
-		req.Answers = append(req.Answers, a)
-		ch.mu.Unlock()
+		record(a)
 
 		retry := false
 		switch {
@@ -360,7 +377,7 @@ func (ch *chaos) send(rng *rand.Rand, req *jReq, again bool, hdr H) (jAnswer, bo
 		case r.Status == http.StatusConflict && a.Code == "wallet_busy":
 			ch.stats.busy.Add(1)
 			if r.Header.Get("Retry-After") == "" {
-				ch.errorf("%s: 409 wallet_busy without Retry-After: %s", req.Key, r)
+				ch.errorf("%s: 409 wallet_busy without Retry-After: %s", key, r)
 			}
 			retry = true
 		case r.Status == http.StatusConflict && a.Code == "request_in_progress":
@@ -370,18 +387,17 @@ func (ch *chaos) send(rng *rand.Rand, req *jReq, again bool, hdr H) (jAnswer, bo
 			// A flushed or restarted Redis lost the sessions.
 			ch.stats.unauth.Add(1)
 			if gen < 0 {
-				ch.errorf("%s: Basic credentials refused: %s", req.Key, r)
+				ch.errorf("%s: Basic credentials refused: %s", key, r)
 			} else if err := ch.renewToken(u, gen); err != nil {
 				ch.stats.netErr.Add(1)
 			}
 			retry = true
 		}
 		if !retry {
-			ch.checkAnswer(req, r, a)
-			return a, true
+			return r, a, true
 		}
 		if time.Now().After(deadline) {
-			return a, false
+			return r, a, false
 		}
 		ch.backoff(rng, n, r)
 	}
@@ -873,6 +889,7 @@ func runChaos(t *testing.T, seed uint64, d time.Duration) {
 	if t.Failed() {
 		t.FailNow()
 	}
+	mc := ch.setupMoney()
 	ch.logf("chaos seed=%d duration=%v: %d APIs, %d workers, %d users, %d clients, LOCK_TTL=%s from %.1fs to %.1fs (else %s)",
 		seed, d, len(e.APIs), len(e.Workers), len(ch.users), chaosClients, chaosTinyTTL, tinyFrom.Seconds(), tinyTo.Seconds(), chaosNormalTTL)
 
@@ -883,6 +900,10 @@ func runChaos(t *testing.T, seed uint64, d time.Duration) {
 	for i := 0; i < chaosClients; i++ {
 		clients.Add(1)
 		go func() { defer clients.Done(); ch.runClient(i, stopClients) }()
+	}
+	for i := 0; i < chaosMoneyClients; i++ {
+		clients.Add(1)
+		go func() { defer clients.Done(); mc.run(i, stopClients) }()
 	}
 	poller.Add(1)
 	go func() { defer poller.Done(); ch.poll(stopPoller) }()
@@ -931,6 +952,7 @@ func runChaos(t *testing.T, seed uint64, d time.Duration) {
 		}
 	}
 
+	mc.verify()
 	ch.verify()
 }
 
