@@ -159,6 +159,7 @@ type operation struct {
 	Status      string     `json:"status"`
 	FailureCode string     `json:"failure_code"`
 	ToWalletID  string     `json:"to_wallet_id"`
+	HoldID      string     `json:"hold_id"`
 	CreatedAt   time.Time  `json:"created_at"`
 	CompletedAt *time.Time `json:"completed_at"`
 }

@@ -36,6 +36,7 @@ type Config struct {
 	Warmup       time.Duration
 	HotShare     float64
 	DepositShare float64
+	HoldShare    float64
 
 	RedisDB int
 	Keep    bool
@@ -115,6 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.Warmup, "warmup", 2*time.Second, "start of each phase left out of the headline figures (kept in the series)")
 	fs.Float64Var(&c.HotShare, "hot-share", 0, "share of transfers debited from one hot wallet, 0..1")
 	fs.Float64Var(&c.DepositShare, "deposit-share", 0, "share of deposits among operations, 0..1")
+	fs.Float64Var(&c.HoldShare, "hold-share", 0, "share of holds placed for one hot merchant wallet and captured by it right after, 0..1")
 	fs.IntVar(&c.RedisDB, "redis-db", 9, "Redis database for a started service (flushed first)")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the started service's database, the scratch pgbench database and the logs")
 	fs.BoolVar(&c.Build, "build", true, "with -start, go build bin/api and bin/worker first")
@@ -188,8 +190,8 @@ func (c *Config) validate() error {
 	if c.Duration <= 0 || c.Warmup < 0 || c.Warmup >= c.Duration {
 		errs = append(errs, errors.New("-duration must be positive and longer than -warmup"))
 	}
-	if c.HotShare < 0 || c.HotShare > 1 || c.DepositShare < 0 || c.DepositShare > 1 {
-		errs = append(errs, errors.New("-hot-share, -deposit-share: 0..1"))
+	if c.HotShare < 0 || c.HotShare > 1 || c.DepositShare < 0 || c.DepositShare > 1 || c.HoldShare < 0 || c.HoldShare > 1 {
+		errs = append(errs, errors.New("-hot-share, -deposit-share, -hold-share: 0..1"))
 	}
 	if c.RedisDB < 0 || c.RedisDB > 15 {
 		errs = append(errs, errors.New("-redis-db: 0..15"))
@@ -222,6 +224,7 @@ type phaseSpec struct {
 	Rate         float64 `json:"rate,omitempty"` // > 0: open loop
 	HotShare     float64 `json:"hot_share"`
 	DepositShare float64 `json:"deposit_share"`
+	HoldShare    float64 `json:"hold_share,omitempty"`
 	// ProbeFor names the phase whose rate is half of this one's peak.
 	ProbeFor string        `json:"probe_for,omitempty"`
 	Duration time.Duration `json:"-"`
@@ -248,6 +251,13 @@ var scenarios = map[string]scenario{
 			p.HotShare = 1
 		}
 		return c.runs("hot", p)
+	}},
+	"holds": {"every client places a hold for one hot merchant wallet, which captures it right after (-hold-share 1)", func(c *Config) []runSpec {
+		p := c.phase("holds")
+		if !c.set["hold-share"] {
+			p.HoldShare = 1
+		}
+		return c.runs("holds", p)
 	}},
 	"half": {"open loop at -rate, or at half the peak of a closed-loop probe run first", func(c *Config) []runSpec {
 		if c.Rate > 0 {
@@ -291,7 +301,7 @@ func scenarioNames() []string {
 // phase is a phase with the command line's values.
 func (c *Config) phase(name string) phaseSpec {
 	p := phaseSpec{Name: name, Clients: c.Clients, Rate: c.Rate, HotShare: c.HotShare,
-		DepositShare: c.DepositShare, Duration: c.Duration, Warmup: c.Warmup}
+		DepositShare: c.DepositShare, HoldShare: c.HoldShare, Duration: c.Duration, Warmup: c.Warmup}
 	if p.Open() && !c.set["clients"] {
 		p.Clients = defaultOpenClients
 	}

@@ -20,11 +20,20 @@ type opKind uint8
 const (
 	kindTransfer opKind = iota
 	kindDeposit
+	// kindHold places a hold for the hot merchant wallet (user 0), and
+	// kindCapture is the merchant capturing it right after.
+	kindHold
+	kindCapture
 )
 
 func (k opKind) String() string {
-	if k == kindDeposit {
+	switch k {
+	case kindDeposit:
 		return "external_to_wallet"
+	case kindHold:
+		return "hold"
+	case kindCapture:
+		return "hold_capture"
 	}
 	return "wallet_to_wallet"
 }
@@ -81,10 +90,12 @@ type picker struct {
 	n            int
 	hotShare     float64
 	depositShare float64
+	holdShare    float64
 }
 
-func newPicker(seed uint64, stream int, n int, hotShare, depositShare float64) *picker {
-	return &picker{rng: rand.New(rand.NewPCG(seed, uint64(stream))), n: n, hotShare: hotShare, depositShare: depositShare}
+func newPicker(seed uint64, stream int, n int, hotShare, depositShare, holdShare float64) *picker {
+	return &picker{rng: rand.New(rand.NewPCG(seed, uint64(stream))), n: n, hotShare: hotShare,
+		depositShare: depositShare, holdShare: holdShare}
 }
 
 // next returns an operation's kind, sender (-1 for a deposit) and
@@ -93,6 +104,10 @@ func (p *picker) next() (kind opKind, from, to int32, minor int) {
 	minor = 1 + p.rng.IntN(100)
 	if p.rng.Float64() < p.depositShare {
 		return kindDeposit, -1, int32(p.rng.IntN(p.n)), minor
+	}
+	if p.rng.Float64() < p.holdShare {
+		// Any payer but the merchant, for the merchant.
+		return kindHold, int32(1 + p.rng.IntN(p.n-1)), 0, minor
 	}
 	from = int32(p.rng.IntN(p.n))
 	if p.rng.Float64() < p.hotShare {
@@ -252,7 +267,7 @@ func (d *driver) openLoop(ctx context.Context) ([]*tally, int64, int64) {
 }
 
 func (d *driver) newPicker(i int) *picker {
-	return newPicker(d.seed, i, len(d.pop.Users), d.spec.HotShare, d.spec.DepositShare)
+	return newPicker(d.seed, i, len(d.pop.Users), d.spec.HotShare, d.spec.DepositShare, d.spec.HoldShare)
 }
 
 // perform sends one operation, retrying what may succeed when sent again
@@ -265,15 +280,33 @@ func (d *driver) perform(ctx context.Context, t *tally, p *picker, sender, seq i
 	body = append(body, d.pop.Users[to].WalletID...)
 	body = append(body, `","amount":"`...)
 	body = fmt.Appendf(body, "%d.%02d", minor/100, minor%100)
-	if kind == kindDeposit {
+	switch kind {
+	case kindDeposit:
 		req.Path, req.Auth = "/api/external_to_wallet", d.pop.Bank
 		body = append(body, `","details":"bench deposit"}`...)
-	} else {
+	case kindHold:
+		// The merchant captures the hold once it is placed, so the
+		// placing waits for it (a card authorisation, then the capture).
+		req.Path, req.Auth, req.Prefer = "/api/holds", d.pop.Users[from].Auth, "wait=5"
+		body = append(body, `"}`...)
+	default:
 		req.Path, req.Auth = "/api/wallet_to_wallet", d.pop.Users[from].Auth
 		body = append(body, `"}`...)
 	}
 	req.Body = body
+	op, ok := d.send(ctx, t, p, req, kind, from, to, due)
+	if !ok || kind != kindHold || op.Status != "completed" || op.HoldID == "" {
+		return
+	}
+	capture := request{Method: http.MethodPost, Path: "/api/holds/" + op.HoldID + "/capture",
+		Auth: d.pop.Users[to].Auth, IdemKey: req.IdemKey + "-c"}
+	d.send(ctx, t, p, capture, kindCapture, to, from, time.Since(d.start))
+}
 
+// send sends one request that creates an operation, retrying what may
+// succeed when sent again with the same Idempotency-Key, and records the
+// operation it made.
+func (d *driver) send(ctx context.Context, t *tally, p *picker, req request, kind opKind, from, to int32, due time.Duration) (operation, bool) {
 	// A request in flight finishes even when the run is interrupted, so
 	// that it is counted as what it was rather than as a transport error.
 	reqCtx := context.WithoutCancel(ctx)
@@ -286,7 +319,7 @@ func (d *driver) perform(ctx context.Context, t *tally, p *picker, sender, seq i
 			setFinal(&r, op)
 			t.ops = append(t.ops, r)
 			d.accepted.Add(1)
-			return
+			return op, true
 		}
 		code := errorCode(err)
 		t.answers[code]++
@@ -297,7 +330,7 @@ func (d *driver) perform(ctx context.Context, t *tally, p *picker, sender, seq i
 		}
 		if !retryable(err) || attempt > d.maxRetries || ctx.Err() != nil {
 			t.refused[code]++
-			return
+			return operation{}, false
 		}
 		t.retries++
 		time.Sleep(backoff(p.rng, attempt))

@@ -11,7 +11,7 @@ import (
 
 func TestPickerMix(t *testing.T) {
 	for _, tc := range []struct{ hot, deposit float64 }{{0, 0}, {1, 0}, {0.5, 0.2}, {0, 1}} {
-		p := newPicker(1, 0, 10, tc.hot, tc.deposit)
+		p := newPicker(1, 0, 10, tc.hot, tc.deposit, 0)
 		const n = 20000
 		var deposits, fromHot, transfers int
 		for range n {
@@ -44,6 +44,27 @@ func TestPickerMix(t *testing.T) {
 				t.Errorf("%+v: hot share %.3f, want %.3f", tc, got, wantHot)
 			}
 		}
+	}
+}
+
+// With a hold share, holds go from any payer but the merchant (user 0)
+// to the merchant, in that share.
+func TestPickerHolds(t *testing.T) {
+	p := newPicker(1, 0, 10, 0, 0, 0.4)
+	const n = 20000
+	holds := 0
+	for range n {
+		kind, from, to, _ := p.next()
+		if kind != kindHold {
+			continue
+		}
+		holds++
+		if to != 0 || from < 1 || from >= 10 {
+			t.Fatalf("hold %d -> %d, want a payer to the merchant 0", from, to)
+		}
+	}
+	if got := float64(holds) / n; got < 0.38 || got > 0.42 {
+		t.Errorf("hold share %.3f, want 0.4", got)
 	}
 }
 

@@ -154,6 +154,10 @@ func printPhase(w io.Writer, s *Summary) {
 		p.Name, load, s.DurationS, s.WarmupS, p.HotShare, p.DepositShare)
 	row(w, "per second", "accepted", "completed", "transfers", "deposits")
 	row(w, "", f1(s.AcceptedPerSec), f1(s.CompletedPerSec), f1(s.CompletedTransfersPerS), f1(s.CompletedDepositsPerSec))
+	if p.HoldShare > 0 {
+		fmt.Fprintf(w, "holds: %.1f placed/s and %.1f captured/s of the completed, hold-share %g\n",
+			s.CompletedHoldsPerSec, s.CompletedCapturesPerSec, p.HoldShare)
+	}
 	row(w, "latency (ms)", "p50", "p90", "p99", "p99.9", "max", "count")
 	for _, l := range []struct {
 		name string

@@ -101,6 +101,8 @@ type Summary struct {
 	CompletedPerSec         float64 `json:"completed_per_s"`
 	CompletedTransfersPerS  float64 `json:"completed_transfers_per_s"`
 	CompletedDepositsPerSec float64 `json:"completed_deposits_per_s"`
+	CompletedHoldsPerSec    float64 `json:"completed_holds_per_s,omitempty"`
+	CompletedCapturesPerSec float64 `json:"completed_captures_per_s,omitempty"`
 
 	Accept        Latency `json:"accept"`
 	AcceptToFinal Latency `json:"accept_to_final"`
@@ -145,7 +147,7 @@ func summarize(spec phaseSpec, l *phaseLoad) Summary {
 	window := (spec.Duration - spec.Warmup).Seconds()
 	accept, toFinal := newLatencyHistogram(), newLatencyHistogram()
 	var series seriesBuilder
-	var accepted, completed, transfers, deposits int64
+	var accepted, completed, transfers, deposits, holds, captures int64
 	var lastFinal time.Duration
 	for i := range l.Ops {
 		op := &l.Ops[i]
@@ -175,9 +177,14 @@ func summarize(spec phaseSpec, l *phaseLoad) Summary {
 		series.completed(done)
 		if inWindow(done) {
 			completed++
-			if op.Kind == kindDeposit {
+			switch op.Kind {
+			case kindDeposit:
 				deposits++
-			} else {
+			case kindHold:
+				holds++
+			case kindCapture:
+				captures++
+			default:
 				transfers++
 			}
 		}
@@ -186,6 +193,8 @@ func summarize(spec phaseSpec, l *phaseLoad) Summary {
 	s.CompletedPerSec = float64(completed) / window
 	s.CompletedTransfersPerS = float64(transfers) / window
 	s.CompletedDepositsPerSec = float64(deposits) / window
+	s.CompletedHoldsPerSec = float64(holds) / window
+	s.CompletedCapturesPerSec = float64(captures) / window
 	s.DrainS = max(lastFinal-spec.Duration, 0).Seconds()
 	s.Accept, s.AcceptToFinal = latencyOf(accept), latencyOf(toFinal)
 	s.Series = series.build()
