@@ -38,12 +38,16 @@ func (r *AuditReport) OK() bool {
 func (r *AuditReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "ledger audit at %s: %d operations, %d wallets, %d entries\n",
 		r.CheckedAt.UTC().Format(time.RFC3339), r.Operations, r.Wallets, r.Entries)
+	width := 0
+	for _, c := range r.Checks {
+		width = max(width, len(c.Name))
+	}
 	for _, c := range r.Checks {
 		verdict := "ok"
 		if c.Violations != 0 {
 			verdict = fmt.Sprintf("FAILED: %d violations, e.g. %v", c.Violations, c.Examples)
 		}
-		fmt.Fprintf(w, "  %-56s %s\n", c.Name, verdict)
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.Name, verdict)
 	}
 	if r.OK() {
 		fmt.Fprintln(w, "result: clean")
