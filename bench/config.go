@@ -116,7 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.Warmup, "warmup", 2*time.Second, "start of each phase left out of the headline figures (kept in the series)")
 	fs.Float64Var(&c.HotShare, "hot-share", 0, "share of transfers debited from one hot wallet, 0..1")
 	fs.Float64Var(&c.DepositShare, "deposit-share", 0, "share of deposits among operations, 0..1")
-	fs.Float64Var(&c.HoldShare, "hold-share", 0, "share of holds placed for one hot merchant wallet (and captured by it 50 ms later), 0..1")
+	fs.Float64Var(&c.HoldShare, "hold-share", 0, "share of holds placed for one hot merchant wallet (and captured by it 200 ms later), 0..1")
 	fs.IntVar(&c.RedisDB, "redis-db", 9, "Redis database for a started service (flushed first)")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the started service's database, the scratch pgbench database and the logs")
 	fs.BoolVar(&c.Build, "build", true, "with -start, go build bin/api and bin/worker first")
@@ -252,7 +252,7 @@ var scenarios = map[string]scenario{
 		}
 		return c.runs("hot", p)
 	}},
-	"holds": {"clients place holds for one hot merchant wallet, which captures each 50 ms later (-hold-share 1)", func(c *Config) []runSpec {
+	"holds": {"clients place holds for one hot merchant wallet, which captures each 200 ms later (-hold-share 1)", func(c *Config) []runSpec {
 		p := c.phase("holds")
 		if !c.set["hold-share"] {
 			p.HoldShare = 1

@@ -92,7 +92,7 @@ type placedHold struct {
 // captureAfter is how long after placing a hold the merchant captures
 // it: long enough for the hold to be active, so the client never waits
 // for a commit in the loop.
-const captureAfter = 50 * time.Millisecond
+const captureAfter = 200 * time.Millisecond
 
 func newTally() *tally {
 	return &tally{answers: map[string]int64{}, refused: map[string]int64{}, lag: newLatencyHistogram()}

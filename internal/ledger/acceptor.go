@@ -41,6 +41,10 @@ type pendingAccept struct {
 	hold, withdrawal string
 	newHold          *wallet.NewHold
 	newWithdrawal    *wallet.Withdrawal
+	// asRecipient says the caller acts on the hold as its recipient,
+	// whose wallet is op.ToWalletID: the group checks that against the
+	// hold and fills in the payer.
+	asRecipient bool
 	start            time.Time
 	deadline         time.Time
 	// busy is a wallet whose lock was taken at the last try.

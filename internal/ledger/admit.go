@@ -27,21 +27,11 @@ func (s *Service) admit(ctx context.Context, group []*pendingAccept) ([]acceptRe
 			withdrawalIDs = append(withdrawalIDs, p.withdrawal)
 		}
 	}
-	var avail map[string]wallet.Amount
-	if len(debits) > 0 {
-		var err error
-		if avail, err = s.Store.AvailableBalances(ctx, debits); err != nil {
-			return nil, nil, nil, err
-		}
+	st, err := s.Store.AcceptState(ctx, wallet.AcceptQuery{Wallets: debits, Holds: holdIDs, Withdrawals: withdrawalIDs})
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	var holds map[string]wallet.HoldState
-	var withdrawals map[string]wallet.WithdrawalState
-	if len(holdIDs) > 0 || len(withdrawalIDs) > 0 {
-		var err error
-		if holds, withdrawals, err = s.Store.AcceptStates(ctx, holdIDs, withdrawalIDs); err != nil {
-			return nil, nil, nil, err
-		}
-	}
+	avail, holds, withdrawals := st.Available, st.Holds, st.Withdrawals
 
 	results := make([]acceptResult, len(group))
 	var batch []wallet.NewOperation
@@ -52,6 +42,12 @@ func (s *Service) admit(ctx context.Context, group []*pendingAccept) ([]acceptRe
 			if !ok {
 				results[i] = acceptResult{err: refusal(wallet.EHoldNotFound)}
 				continue
+			}
+			if p.asRecipient {
+				if err := recipientOf(st.Hold, &p.op); err != nil {
+					results[i] = acceptResult{err: err}
+					continue
+				}
 			}
 			if code := admitHold(&st, &p.op); code != "" {
 				results[i] = acceptResult{err: refusal(code)}
@@ -83,6 +79,24 @@ func (s *Service) admit(ctx context.Context, group []*pendingAccept) ([]acceptRe
 		index = append(index, i)
 	}
 	return results, batch, index, nil
+}
+
+// recipientOf checks that the caller, whose wallet is op.ToWalletID,
+// is the hold's recipient, and makes op name the hold's payer: the payer
+// may see the hold but not capture or void it (EForbidden), anyone else
+// may not see it (EHoldNotFound).
+func recipientOf(h wallet.Hold, op *wallet.Operation) error {
+	switch op.ToWalletID {
+	case h.ToWalletID:
+		op.FromWalletID = h.FromWalletID
+		return nil
+	case h.FromWalletID:
+		if op.Type == wallet.OpHoldCapture {
+			return wallet.Errorf(wallet.EForbidden, "only the hold's recipient can capture it")
+		}
+		return wallet.Errorf(wallet.EForbidden, "only the hold's recipient or an admin can void it")
+	}
+	return refusal(wallet.EHoldNotFound)
 }
 
 // admitHold decides a capture, void or expiry of a hold at accept, and

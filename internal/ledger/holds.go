@@ -37,31 +37,38 @@ func (s *Service) planHold(ctx context.Context, req Request) (*pendingAccept, er
 }
 
 // planHoldAction plans a capture (by the recipient), a void (by the
-// recipient or an admin) or an expiry (by the service). A capture moves
-// money payer to recipient, so it locks both wallets; a void or an expiry
-// only releases the payer's reservation.
+// recipient or an admin) or an expiry (by the service). Every action on a
+// hold locks its recipient's wallet, which serialises the accepts that
+// decide on the hold's state; the payer's available balance is not
+// theirs to decide (a capture takes what is already held, a void or an
+// expiry only releases). A recipient's capture or void is planned without
+// reading the hold: the caller's own wallet is the one to lock, and the
+// group checks the hold's parties with its state (admit.go), so that a
+// merchant capturing many holds costs no read per request.
 func (s *Service) planHoldAction(ctx context.Context, req Request) (*pendingAccept, error) {
+	op := wallet.Operation{Amount: req.Amount, Details: req.Details, HoldID: req.HoldID, CaptureFinal: req.CaptureFinal}
+	if !req.byService {
+		if req.Type == wallet.OpHoldExpire {
+			return nil, wallet.Errorf(wallet.EForbidden, "only the service expires holds")
+		}
+		if own, err := s.walletOf(ctx, req.Caller.ID); err == nil && own.Kind == wallet.KindUser {
+			op.ToWalletID = own.ID
+			return &pendingAccept{op: op, wallets: []string{own.ID}, hold: req.HoldID, asRecipient: true}, nil
+		}
+	}
+	// An admin's void, or the service's expiry: the hold names its
+	// recipient.
 	h, err := s.Store.Hold(ctx, req.HoldID)
 	if err != nil {
 		return nil, err
 	}
 	if !req.byService {
-		if req.Type == wallet.OpHoldExpire {
-			return nil, wallet.Errorf(wallet.EForbidden, "only the service expires holds")
-		}
 		if err := s.mayActOnHold(ctx, req.Caller, h, req.Type); err != nil {
 			return nil, err
 		}
 	}
-	p := &pendingAccept{
-		op: wallet.Operation{Amount: req.Amount, FromWalletID: h.FromWalletID, ToWalletID: h.ToWalletID,
-			Details: req.Details, HoldID: h.ID, CaptureFinal: req.CaptureFinal},
-		wallets: []string{h.FromWalletID}, hold: h.ID,
-	}
-	if req.Type == wallet.OpHoldCapture {
-		p.wallets = append(p.wallets, h.ToWalletID)
-	}
-	return p, nil
+	op.FromWalletID, op.ToWalletID = h.FromWalletID, h.ToWalletID
+	return &pendingAccept{op: op, wallets: []string{h.ToWalletID}, hold: h.ID}, nil
 }
 
 // mayActOnHold is the access rule of a hold: its payer, its recipient and

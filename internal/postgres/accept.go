@@ -176,28 +176,33 @@ func (s *Store) CreateOperations(ctx context.Context, batch []wallet.NewOperatio
 	return out, nil
 }
 
+// availableSQL reads the available balance of user wallets.
+const availableSQL = `
+	SELECT w.id, w.balance - w.held - coalesce((SELECT sum(o.amount) FROM operations o
+	    WHERE o.from_wallet_id = w.id AND o.status = 'pending' AND o.type IN ` + reservingTypes + `), 0)::bigint
+	FROM wallets w WHERE w.id = ANY($1::uuid[]) AND w.kind = 'user'`
+
 // AvailableBalances implements wallet.Store.
 func (s *Store) AvailableBalances(ctx context.Context, walletIDs []string) (map[string]wallet.Amount, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT w.id, w.balance - w.held - coalesce((SELECT sum(o.amount) FROM operations o
-		    WHERE o.from_wallet_id = w.id AND o.status = 'pending' AND o.type IN `+reservingTypes+`), 0)::bigint
-		FROM wallets w WHERE w.id = ANY($1::uuid[]) AND w.kind = 'user'`, walletIDs)
-	if err != nil {
-		return nil, translate(err)
-	}
-	out := make(map[string]wallet.Amount, len(walletIDs))
-	var id string
-	var avail int64
-	if _, err := pgx.ForEachRow(rows, []any{&id, &avail}, func() error { out[id] = wallet.Amount(avail); return nil }); err != nil {
-		return nil, translate(err)
-	}
-	return out, nil
+	st, err := s.AcceptState(ctx, wallet.AcceptQuery{Wallets: walletIDs})
+	return st.Available, err
 }
 
-// AcceptStates implements wallet.Store: one round trip for both kinds.
-func (s *Store) AcceptStates(ctx context.Context, holdIDs, withdrawalIDs []string) (map[string]wallet.HoldState, map[string]wallet.WithdrawalState, error) {
-	holds, withdrawals := map[string]wallet.HoldState{}, map[string]wallet.WithdrawalState{}
+// AcceptState implements wallet.Store: its queries go in one pipeline.
+func (s *Store) AcceptState(ctx context.Context, aq wallet.AcceptQuery) (wallet.AcceptState, error) {
+	out := wallet.AcceptState{Available: map[string]wallet.Amount{}, Holds: map[string]wallet.HoldState{},
+		Withdrawals: map[string]wallet.WithdrawalState{}}
 	q := &pgx.Batch{}
+	if len(aq.Wallets) > 0 {
+		q.Queue(availableSQL, aq.Wallets).Query(func(rows pgx.Rows) error {
+			var id string
+			var avail int64
+			_, err := pgx.ForEachRow(rows, []any{&id, &avail}, func() error { out.Available[id] = wallet.Amount(avail); return nil })
+			return err
+		})
+	}
+	holds, withdrawals := out.Holds, out.Withdrawals
+	holdIDs, withdrawalIDs := aq.Holds, aq.Withdrawals
 	if len(holdIDs) > 0 {
 		q.Queue(`SELECT `+holdColumns+`, h.expires_at > now(),
 				coalesce(sum(o.amount) FILTER (WHERE o.type = 'hold_capture'), 0)::bigint,
@@ -243,10 +248,10 @@ func (s *Store) AcceptStates(ctx context.Context, holdIDs, withdrawalIDs []strin
 		})
 	}
 	if q.Len() == 0 {
-		return holds, withdrawals, nil
+		return out, nil
 	}
 	if err := s.pool.SendBatch(ctx, q).Close(); err != nil {
-		return nil, nil, translate(err)
+		return wallet.AcceptState{}, translate(err)
 	}
-	return holds, withdrawals, nil
+	return out, nil
 }

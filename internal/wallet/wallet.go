@@ -263,6 +263,18 @@ type Stored struct {
 	Refused string
 }
 
+// AcceptQuery names what an accept group reads.
+type AcceptQuery struct {
+	Wallets, Holds, Withdrawals []string
+}
+
+// AcceptState is what an accept group found.
+type AcceptState struct {
+	Available   map[string]Amount
+	Holds       map[string]HoldState
+	Withdrawals map[string]WithdrawalState
+}
+
 // HoldState is what accepting an operation on a hold needs to know: the
 // hold, whether its expiry is still ahead (by the database's clock), and
 // what pending operations already claim of it.
@@ -362,9 +374,10 @@ type Store interface {
 	// less pending operations that Reserve) of each user wallet named that
 	// exists.
 	AvailableBalances(ctx context.Context, walletIDs []string) (map[string]Amount, error)
-	// AcceptStates returns the state of the holds and withdrawals named,
-	// as accepting operations on them needs it (those that exist).
-	AcceptStates(ctx context.Context, holdIDs, withdrawalIDs []string) (map[string]HoldState, map[string]WithdrawalState, error)
+	// AcceptState reads, in one round trip, what an accept group decides
+	// on: the available balances of the user wallets named, and the state
+	// of the holds and withdrawals named (of those that exist).
+	AcceptState(ctx context.Context, q AcceptQuery) (AcceptState, error)
 	// LookupIdempotencyKey returns the operation a key created, or
 	// EOperationNotFound when the key is unused.
 	LookupIdempotencyKey(ctx context.Context, userID, key string) (IdempotencyKey, Operation, error)
