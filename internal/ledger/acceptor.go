@@ -45,8 +45,8 @@ type pendingAccept struct {
 	// whose wallet is op.ToWalletID: the group checks that against the
 	// hold and fills in the payer.
 	asRecipient bool
-	start            time.Time
-	deadline         time.Time
+	start       time.Time
+	deadline    time.Time
 	// busy is a wallet whose lock was taken at the last try.
 	busy string
 	// tried is set once the locks were tried: a request always gets one
