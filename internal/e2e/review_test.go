@@ -354,3 +354,38 @@ func TestRateLimits(t *testing.T) {
 		H{"X-Forwarded-For": "198.51.100.9"})
 	CheckError(t, r, http.StatusTooManyRequests, "too_many_attempts")
 }
+
+// TestTrustedProxy: behind a proxy in TRUSTED_PROXIES, its
+// X-Forwarded-For names the client (each client address has its own
+// signup cap) and its X-Forwarded-Proto and -Host the origin a browser
+// saw (the CSRF check compares with them).
+func TestTrustedProxy(t *testing.T) {
+	t.Parallel()
+	e := StartEnvWith(t, Options{Workers: 0, Env: map[string]string{"TRUSTED_PROXIES": "127.0.0.1,::1", "SIGNUP_LIMIT": "1"}})
+	anon := e.Client(nil)
+	signup := func(from string) *Resp {
+		return anon.Must(t, "POST", "/api/signup", map[string]any{"name": "P", "email": "p-" + randHex(4) + "@example.com",
+			"password": "correct horse p"}, H{"X-Forwarded-For": from})
+	}
+	Expect(t, signup("203.0.113.1"), http.StatusCreated)
+	CheckError(t, signup("203.0.113.1"), http.StatusTooManyRequests, "too_many_attempts")
+	Expect(t, signup("203.0.113.2"), http.StatusCreated)
+
+	u := e.signupFrom(t, "Proxied", "198.51.100.7")
+	web, _ := loginCookie(t, e, u)
+	r := web.Must(t, "POST", "/api/tokens", nil, H{"Origin": "https://wallet.example", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "wallet.example"})
+	Expect(t, r, http.StatusCreated)
+	r = web.Must(t, "POST", "/api/tokens", nil, H{"Origin": "https://evil.example", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "wallet.example"})
+	CheckError(t, r, http.StatusForbidden, "csrf_failed")
+}
+
+// signupFrom is signup through a proxy that names the client address.
+func (e *Env) signupFrom(t *testing.T, name, addr string) user {
+	t.Helper()
+	u := user{Name: name, Email: strings.ToLower(name) + "-" + randHex(3) + "@example.com", Password: "correct horse " + name}
+	r := e.Client(nil).Must(t, "POST", "/api/signup", map[string]any{"name": u.Name, "email": u.Email, "password": u.Password},
+		H{"X-Forwarded-For": addr})
+	Expect(t, r, http.StatusCreated)
+	u.UserID, u.WalletID = r.Str("user_id"), r.Str("wallet_id")
+	return u
+}
