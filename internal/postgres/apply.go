@@ -170,121 +170,83 @@ func (b *batch) lock(ctx context.Context, tx pgx.Tx) error {
 		return slices.Compact(ids)
 	}
 
-	// Settlement accounts are read (their kind) but never locked here:
-	// their balance lives in the shards, and a batch changes one shard.
+	// One round trip for every lock of the batch: the statements of a
+	// pipeline run in order, so the lock order holds. Settlement accounts
+	// are read (their kind) but never locked here: their balance lives in
+	// the shards, and a batch changes one shard.
 	walletIDs = sortUnique(walletIDs)
 	b.accounts = map[string]*account{}
-	rows, err := tx.Query(ctx, `
-		SELECT id, kind, balance, held, clock_timestamp() FROM wallets WHERE id = ANY($1) AND kind = 'user'
-		ORDER BY id FOR NO KEY UPDATE`, walletIDs)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var id, kind string
-		a := &account{}
-		if err := rows.Scan(&id, &kind, &a.balance, &a.held, &b.now); err != nil {
-			rows.Close()
-			return err
-		}
-		a.kind = wallet.WalletKind(kind)
-		b.accounts[id] = a
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if b.now.IsZero() {
-		if err := tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&b.now); err != nil {
-			return err
-		}
-	}
-	settlements := map[string]bool{}
-	for _, id := range walletIDs {
-		if b.accounts[id] == nil {
-			settlements[id] = true
-		}
-	}
-	if len(settlements) > 0 {
-		ids := make([]string, 0, len(settlements))
-		for id := range settlements {
-			ids = append(ids, id)
-		}
-		rows, err := tx.Query(ctx, `SELECT id FROM wallets WHERE id = ANY($1) AND kind = 'settlement'`, ids)
-		if err != nil {
-			return err
-		}
+	b.holds, b.blocked, b.changedHolds = map[string]*wallet.Hold{}, map[string]bool{}, map[string]bool{}
+	b.withdrawals, b.changedWithdrawals = map[string]*wallet.Withdrawal{}, map[string]bool{}
+	b.requests = map[string]*requestRef{}
+	q := &pgx.Batch{}
+	q.Queue(`SELECT id, balance, held FROM wallets WHERE id = ANY($1) AND kind = 'user'
+		ORDER BY id FOR NO KEY UPDATE`, walletIDs).Query(func(rows pgx.Rows) error {
 		var id string
-		if _, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+		var balance, held int64
+		_, err := pgx.ForEachRow(rows, []any{&id, &balance, &held}, func() error {
+			b.accounts[id] = &account{kind: wallet.KindUser, balance: balance, held: held}
+			return nil
+		})
+		return err
+	})
+	q.Queue(`SELECT id FROM wallets WHERE id = ANY($1) AND kind = 'settlement'`, walletIDs).Query(func(rows pgx.Rows) error {
+		var id string
+		_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
 			b.accounts[id] = &account{kind: wallet.KindSettlement}
 			return nil
-		}); err != nil {
-			return err
-		}
-	}
-
-	b.holds, b.blocked, b.changedHolds = map[string]*wallet.Hold{}, map[string]bool{}, map[string]bool{}
+		})
+		return err
+	})
+	// The batch's clock, read once its wallets are locked.
+	q.Queue(`SELECT clock_timestamp()`).QueryRow(func(r pgx.Row) error { return r.Scan(&b.now) })
 	if len(holdIDs) > 0 {
-		rows, err := tx.Query(ctx, `SELECT `+holdColumns+` FROM holds h WHERE h.id = ANY($1) ORDER BY h.id FOR UPDATE`, sortUnique(holdIDs))
-		if err != nil {
+		q.Queue(`SELECT `+holdColumns+` FROM holds h WHERE h.id = ANY($1) ORDER BY h.id FOR UPDATE`,
+			sortUnique(holdIDs)).Query(func(rows pgx.Rows) error {
+			holds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wallet.Hold, error) { return scanHold(r) })
+			for i := range holds {
+				b.holds[holds[i].ID] = &holds[i]
+			}
 			return err
-		}
-		holds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wallet.Hold, error) { return scanHold(r) })
-		if err != nil {
-			return err
-		}
-		for i := range holds {
-			b.holds[holds[i].ID] = &holds[i]
-		}
+		})
 	}
 	if len(expiring) > 0 {
 		inBatch := make([]string, len(b.pending))
 		for i, op := range b.pending {
 			inBatch[i] = op.ID
 		}
-		rows, err := tx.Query(ctx, `
+		q.Queue(`
 			SELECT DISTINCT o.hold_id::text FROM operations o JOIN holds h ON h.id = o.hold_id
 			WHERE o.hold_id = ANY($1) AND o.status = 'pending' AND o.type IN ('hold_capture', 'hold_void')
-			  AND o.created_at < h.expires_at AND o.id <> ALL($2)`, sortUnique(expiring), inBatch)
-		if err != nil {
+			  AND o.created_at < h.expires_at AND o.id <> ALL($2)`, sortUnique(expiring), inBatch).Query(func(rows pgx.Rows) error {
+			var id string
+			_, err := pgx.ForEachRow(rows, []any{&id}, func() error { b.blocked[id] = true; return nil })
 			return err
-		}
-		var id string
-		if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { b.blocked[id] = true; return nil }); err != nil {
-			return err
-		}
+		})
 	}
-
-	b.withdrawals, b.changedWithdrawals = map[string]*wallet.Withdrawal{}, map[string]bool{}
 	if len(withdrawalIDs) > 0 {
-		rows, err := tx.Query(ctx, `SELECT `+withdrawalColumns+` FROM withdrawals w WHERE w.id = ANY($1) ORDER BY w.id FOR UPDATE`,
-			sortUnique(withdrawalIDs))
-		if err != nil {
+		q.Queue(`SELECT `+withdrawalColumns+` FROM withdrawals w WHERE w.id = ANY($1) ORDER BY w.id FOR UPDATE`,
+			sortUnique(withdrawalIDs)).Query(func(rows pgx.Rows) error {
+			ws, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wallet.Withdrawal, error) { return scanWithdrawal(r) })
+			for i := range ws {
+				b.withdrawals[ws[i].ID] = &ws[i]
+			}
 			return err
-		}
-		ws, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wallet.Withdrawal, error) { return scanWithdrawal(r) })
-		if err != nil {
-			return err
-		}
-		for i := range ws {
-			b.withdrawals[ws[i].ID] = &ws[i]
-		}
+		})
 	}
-
-	b.requests = map[string]*requestRef{}
 	if len(requestIDs) > 0 {
-		rows, err := tx.Query(ctx, `SELECT id, status, coalesce(operation_id::text, '') FROM payment_requests
-			WHERE id = ANY($1) ORDER BY id FOR UPDATE`, sortUnique(requestIDs))
-		if err != nil {
+		q.Queue(`SELECT id, status, coalesce(operation_id::text, '') FROM payment_requests
+			WHERE id = ANY($1) ORDER BY id FOR UPDATE`, sortUnique(requestIDs)).Query(func(rows pgx.Rows) error {
+			var id, status, opID string
+			_, err := pgx.ForEachRow(rows, []any{&id, &status, &opID}, func() error {
+				b.requests[id] = &requestRef{status: wallet.PaymentRequestStatus(status), operationID: opID}
+				return nil
+			})
 			return err
-		}
-		var id, status, opID string
-		if _, err := pgx.ForEachRow(rows, []any{&id, &status, &opID}, func() error {
-			b.requests[id] = &requestRef{status: wallet.PaymentRequestStatus(status), operationID: opID}
-			return nil
-		}); err != nil {
-			return err
-		}
+		})
+	}
+	if err := tx.SendBatch(ctx, q).Close(); err != nil {
+		return err
 	}
 	b.settlement = map[string]int64{}
 	return nil
