@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/walletd/wallet/internal/pgtest"
 )
 
 // The money features of ../shared/API-MONEY.md against the running
@@ -375,7 +377,7 @@ func TestMoneyRaces(t *testing.T) {
 		r := benAPI.Must(t, "POST", "/api/payment_requests", map[string]any{"wallet_id": ann.WalletID, "amount": "1.00"}, nil)
 		id := r.Str("payment_request_id")
 		var approve, cancel *Resp
-		together(2, func(i int) {
+		pgtest.Together(2, func(i int) {
 			if i == 0 {
 				approve, _ = annAPI.Do("POST", "/api/payment_requests/"+id+"/approve", nil, H{"Prefer": "wait=10"})
 			} else {
@@ -395,20 +397,6 @@ func TestMoneyRaces(t *testing.T) {
 	if r.Body["ok"] != true {
 		t.Errorf("audit: %s", r)
 	}
-}
-
-// together runs fn(0) ... fn(n-1) at the same moment and waits for all.
-func together(n int, fn func(i int)) {
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			fn(i)
-		})
-	}
-	close(start)
-	wg.Wait()
 }
 
 // TestExpiryAcrossCrash: holds and payment requests that expire in two

@@ -274,21 +274,6 @@ func within(t *testing.T, d time.Duration, what string, fn func()) {
 	}
 }
 
-// together runs fn(0) ... fn(n-1) in n goroutines released at once, and
-// waits for all of them.
-func together(n int, fn func(i int)) {
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			fn(i)
-		})
-	}
-	close(start)
-	wg.Wait()
-}
-
 // TestAcceptorConcurrentSubmits: many transfers between distinct wallets
 // at once are all accepted, stored pending, and enqueued exactly once
 // each, every task with the locks of its operations, held until the
@@ -308,7 +293,7 @@ func TestAcceptorConcurrentSubmits(t *testing.T) {
 	accepted := make([]ledger.Accepted, n)
 	errs := make([]error, n)
 	within(t, 30*time.Second, "the Submits", func() {
-		together(n, func(i int) {
+		pgtest.Together(n, func(i int) {
 			key := ""
 			if i%2 == 0 {
 				key = fmt.Sprint("key-", i)
@@ -412,7 +397,7 @@ func TestAcceptorGroupsRequestsThatWaited(t *testing.T) {
 	accepted := make([]ledger.Accepted, n)
 	errs := make([]error, n)
 	within(t, 40*time.Second, "the Submits", func() {
-		together(n, func(i int) {
+		pgtest.Together(n, func(i int) {
 			accepted[i], errs[i] = e.transfer(ctx, payers[i], to[i], 100, "")
 		})
 	})
@@ -452,7 +437,7 @@ func TestAcceptorHotPayer(t *testing.T) {
 	accepted := make([]ledger.Accepted, 3*n)
 	errs := make([]error, 3*n)
 	within(t, 30*time.Second, "the Submits", func() {
-		together(3*n, func(i int) {
+		pgtest.Together(3*n, func(i int) {
 			key := ""
 			if i%2 == 1 {
 				key = fmt.Sprint("hot-", i)
@@ -653,7 +638,7 @@ func TestAcceptorOppositeTransfers(t *testing.T) {
 	accepted := make([]ledger.Accepted, n)
 	errs := make([]error, n)
 	within(t, 30*time.Second, "the opposite transfers", func() {
-		together(n, func(i int) {
+		pgtest.Together(n, func(i int) {
 			if i%2 == 0 {
 				accepted[i], errs[i] = e.transfer(ctx, aliceUser, bob, amountOf(i), "")
 			} else {

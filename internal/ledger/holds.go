@@ -95,13 +95,20 @@ func (s *Service) mayActOnHold(ctx context.Context, caller wallet.User, h wallet
 // SeeHold returns EHoldNotFound unless the caller may see the hold: its
 // payer, its recipient, an admin.
 func (s *Service) SeeHold(ctx context.Context, caller wallet.User, h wallet.Hold) error {
-	if caller.Role == wallet.RoleAdmin {
-		return nil
-	}
-	if own, err := s.walletOf(ctx, caller.ID); err == nil && (own.ID == h.FromWalletID || own.ID == h.ToWalletID) {
+	if s.partyOrAdmin(ctx, caller, h.FromWalletID, h.ToWalletID) {
 		return nil
 	}
 	return wallet.Errorf(wallet.EHoldNotFound, "hold not found")
+}
+
+// partyOrAdmin reports whether the caller is an admin or owns one of the
+// wallets, the two parties of a hold or a payment request.
+func (s *Service) partyOrAdmin(ctx context.Context, caller wallet.User, from, to string) bool {
+	if caller.Role == wallet.RoleAdmin {
+		return true
+	}
+	own, err := s.walletOf(ctx, caller.ID)
+	return err == nil && (own.ID == from || own.ID == to)
 }
 
 // Hold returns a hold the caller may see.

@@ -49,10 +49,7 @@ func (s *Service) CreatePaymentRequest(ctx context.Context, caller wallet.User, 
 // SeePaymentRequest returns EPaymentRequestNotFound unless the caller may
 // see the request: its requester, its payer, an admin.
 func (s *Service) SeePaymentRequest(ctx context.Context, caller wallet.User, r wallet.PaymentRequest) error {
-	if caller.Role == wallet.RoleAdmin {
-		return nil
-	}
-	if own, err := s.walletOf(ctx, caller.ID); err == nil && (own.ID == r.FromWalletID || own.ID == r.ToWalletID) {
+	if s.partyOrAdmin(ctx, caller, r.FromWalletID, r.ToWalletID) {
 		return nil
 	}
 	return wallet.Errorf(wallet.EPaymentRequestNotFound, "payment request not found")

@@ -78,3 +78,18 @@ func (p *Publisher) IDs() []string {
 	defer p.mu.Unlock()
 	return slices.Clone(p.ids)
 }
+
+// Together runs fn(0) ... fn(n-1) in n goroutines released at the same
+// moment, and waits for all of them: the races of the tests.
+func Together(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+}

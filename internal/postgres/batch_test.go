@@ -275,7 +275,7 @@ func TestCreateOperationsSameKeyInBatch(t *testing.T) {
 		const n = 8
 		results := make([][]wallet.Operation, n)
 		errs := make([]error, n)
-		together(n, func(i int) {
+		pgtest.Together(n, func(i int) {
 			results[i], errs[i] = createOps(ctx, f.store, []wallet.NewOperation{
 				{Op: newTransfer(user, w, to, wallet.Amount(i+1), fmt.Sprint("unkeyed ", i))},
 				{Op: newTransfer(user, w, to, 1000, fmt.Sprint("keyed ", i)), Key: newKey(user, "race", hashA)},

@@ -669,7 +669,7 @@ func TestHoldRaces(t *testing.T) {
 			}
 			results := make([]wallet.Operation, n)
 			errs := make([]error, n)
-			together(n, func(i int) {
+			pgtest.Together(n, func(i int) {
 				res, err := f.store.ApplyOperations(ctx, []string{ids[i]})
 				if err == nil {
 					results[i] = res[0].Op
@@ -709,7 +709,7 @@ func TestHoldRaces(t *testing.T) {
 			expire := f.store1(t, p.close(wallet.OpHoldExpire, 10000))
 			ids := []string{capture.ID, void.ID, expire.ID}
 			results := make([]wallet.Operation, 3)
-			together(3, func(i int) {
+			pgtest.Together(3, func(i int) {
 				res, err := f.store.ApplyOperations(ctx, []string{ids[i]})
 				if err != nil {
 					t.Errorf("apply: %v", err)
@@ -747,7 +747,7 @@ func TestPaymentRequestRaces(t *testing.T) {
 			p := f.newRequest(t, 10000, 2500)
 			var approved []wallet.Stored
 			var cancelErr, approveErr error
-			together(2, func(i int) {
+			pgtest.Together(2, func(i int) {
 				if i == 0 {
 					approved, approveErr = f.store.CreateOperations(ctx, []wallet.NewOperation{p.approve("")})
 				} else {
@@ -777,7 +777,7 @@ func TestPaymentRequestRaces(t *testing.T) {
 		for round := range 2 * raceRounds {
 			p := f.newRequest(t, 10000, 2500)
 			results := make([][]wallet.Stored, 2)
-			together(2, func(i int) {
+			pgtest.Together(2, func(i int) {
 				var err error
 				results[i], err = f.store.CreateOperations(ctx, []wallet.NewOperation{p.approve(fmt.Sprint("k", i))})
 				if err != nil {
@@ -819,7 +819,7 @@ func TestWithdrawalRaces(t *testing.T) {
 		}
 		var mu sync.Mutex
 		winners := 0
-		together(len(ids), func(i int) {
+		pgtest.Together(len(ids), func(i int) {
 			res, err := f.store.ApplyOperations(ctx, []string{ids[i]})
 			if err != nil {
 				t.Errorf("apply: %v", err)

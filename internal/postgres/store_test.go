@@ -122,21 +122,6 @@ func (f *fixture) operation(t testing.TB, id string) wallet.Operation {
 	return op
 }
 
-// together runs fn(0) ... fn(n-1) in n goroutines released at the same
-// moment, and waits for all of them.
-func together(n int, fn func(i int)) {
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			fn(i)
-		})
-	}
-	close(start)
-	wg.Wait()
-}
-
 func completedAt(op wallet.Operation) int64 {
 	if op.CompletedAt == nil {
 		return 0
@@ -173,7 +158,7 @@ func (f *fixture) applyN(t *testing.T, id string, n int) wallet.Operation {
 	t.Helper()
 	results := make([]wallet.Operation, n)
 	errs := make([]error, n)
-	together(n, func(i int) {
+	pgtest.Together(n, func(i int) {
 		results[i], errs[i] = pgtest.Apply(context.Background(), f.store, id)
 	})
 	stored := f.operation(t, id)
@@ -404,7 +389,7 @@ func TestOppositeTransfersDoNotDeadlock(t *testing.T) {
 	}
 	ops := make([]wallet.Operation, len(specs))
 	errs := make([]error, len(specs))
-	together(8, func(w int) {
+	pgtest.Together(8, func(w int) {
 		for i := w; i < len(specs); i += 8 {
 			sp := specs[i]
 			ops[i], _, errs[i] = f.store.CreateOperation(ctx, wallet.Operation{
@@ -422,7 +407,7 @@ func TestOppositeTransfersDoNotDeadlock(t *testing.T) {
 	began := time.Now()
 	results := make([]wallet.Operation, len(ops))
 	// All at once: each pair's two transfers start at the same moment.
-	together(len(ops), func(i int) {
+	pgtest.Together(len(ops), func(i int) {
 		results[i], errs[i] = pgtest.Apply(ctx, f.store, ops[i].ID)
 	})
 	t.Logf("applied %d opposite transfers and %d deposits in %v", 2*pairs, deposits, time.Since(began))
@@ -611,7 +596,7 @@ func TestExpiredLockDoesNotSpendTwice(t *testing.T) {
 			// The workers get to it at last, at the same time.
 			results := make([]wallet.Operation, len(ops))
 			errs := make([]error, len(ops))
-			together(len(ops), func(i int) {
+			pgtest.Together(len(ops), func(i int) {
 				var got []wallet.Operation
 				got, errs[i] = svc.Apply(ctx, []string{ops[i].Op.ID}, queue.locksOf(ops[i].Op.ID))
 				if errs[i] == nil {
@@ -683,7 +668,7 @@ func TestConcurrentOverdraftAtStore(t *testing.T) {
 				results := make([]wallet.Operation, 2)
 				if tt.order == nil {
 					errs := make([]error, 2)
-					together(2, func(i int) {
+					pgtest.Together(2, func(i int) {
 						results[i], errs[i] = pgtest.Apply(context.Background(), f.store, ops[i].ID)
 					})
 					for _, err := range errs {
@@ -747,7 +732,7 @@ func TestDeposits(t *testing.T) {
 	// from many goroutines at once.
 	amountOf := func(u, d int) wallet.Amount { return wallet.Amount((u+1)*1000 + d*7 + 1) }
 	errs := make([]error, users*perUser)
-	together(users*perUser, func(i int) {
+	pgtest.Together(users*perUser, func(i int) {
 		u, d := i/perUser, i%perUser
 		op, _, err := f.store.CreateOperation(ctx, wallet.Operation{
 			Type: wallet.OpDeposit, Amount: amountOf(u, d), Currency: rub.Code,
@@ -902,7 +887,7 @@ func TestCreateOperationIdempotencyKey(t *testing.T) {
 			ops := make([]wallet.Operation, n)
 			replays := make([]bool, n)
 			errs := make([]error, n)
-			together(n, func(i int) {
+			pgtest.Together(n, func(i int) {
 				ops[i], replays[i], errs[i] = f.store.CreateOperation(ctx, transfer(user, w, 1000), key(user, "concurrent", tt.hash(i)))
 			})
 			winner := -1
@@ -979,7 +964,7 @@ func TestCreateUserEmailTaken(t *testing.T) {
 		base := "bob." + tag + "@example.com"
 		variants := []string{base, strings.ToUpper(base), "Bob." + tag + "@example.com", "bob." + tag + "@EXAMPLE.com"}
 		errs := make([]error, 8)
-		together(8, func(i int) {
+		pgtest.Together(8, func(i int) {
 			_, _, errs[i] = f.store.CreateUser(ctx, wallet.User{
 				Name: "Bob", Email: variants[i%len(variants)], Role: wallet.RoleUser, PasswordHash: "h",
 			}, rub.Code)
@@ -1128,7 +1113,7 @@ func TestApplyOperationReportsOneApplier(t *testing.T) {
 	}
 	for _, op := range ops {
 		var applied atomic.Int32
-		together(8, func(int) {
+		pgtest.Together(8, func(int) {
 			_, did, err := f.store.ApplyOperation(context.Background(), op.ID)
 			if err != nil {
 				t.Errorf("ApplyOperation(%s): %v", op.ID, err)
