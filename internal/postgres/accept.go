@@ -24,8 +24,9 @@ const keyed = `(i.key IS NULL OR EXISTS (SELECT 1 FROM idempotency_keys k
 	WHERE k.user_id = i.key_user AND k.key = i.key AND k.operation_id = i.id))`
 
 // CreateOperations implements wallet.Store. One round trip and one commit
-// for the whole batch: its statements are pipelined in one implicit
-// transaction, in this order.
+// for the whole batch. A batch that approves payment requests needs its
+// statements in order, pipelined in one implicit transaction (the others
+// take one statement, createOperations):
 //
 //  1. The idempotency keys, ON CONFLICT DO NOTHING: a key used before (or
 //     twice in the batch) stays the first one's. ON CONFLICT waits for a
@@ -105,6 +106,9 @@ func (s *Store) CreateOperations(ctx context.Context, batch []wallet.NewOperatio
 	args := []any{ids, types, amounts, currencies, from, to, details, by, keyUsers, keys, hashes, codes,
 		holdIDs, withdrawalIDs, requestIDs, finals, endAs, expires, bankIDs, ord}
 
+	if !anyRequest {
+		return s.createOperations(ctx, batch, out, args, anyHold, anyWithdrawal)
+	}
 	q := &pgx.Batch{}
 	newKeys := map[string]bool{} // operation ids whose key was new
 	if anyKey {
@@ -172,6 +176,62 @@ func (s *Store) CreateOperations(ctx context.Context, batch []wallet.NewOperatio
 			continue
 		}
 		out[i] = wallet.Stored{Refused: wallet.EPaymentRequestNotOpen}
+	}
+	return out, nil
+}
+
+// createOperations is CreateOperations for a batch that approves no
+// payment request, where nothing but a used key can keep an entry from
+// being stored: one statement, whose data-modifying parts store the
+// keys, then the operations whose key was new, then what they create.
+func (s *Store) createOperations(ctx context.Context, batch []wallet.NewOperation, out []wallet.Stored, args []any,
+	anyHold, anyWithdrawal bool) ([]wallet.Stored, error) {
+	sql := `WITH i AS ` + acceptInput + `,
+		k AS (
+			INSERT INTO idempotency_keys (user_id, key, request_hash, operation_id, status_code)
+			SELECT key_user, key, request_hash, id, status_code FROM i
+			WHERE key IS NOT NULL ORDER BY key_user, key, ord
+			ON CONFLICT (user_id, key) DO NOTHING
+			RETURNING operation_id),
+		o AS (
+			INSERT INTO operations (id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by,
+				task_id, hold_id, withdrawal_id, payment_request_id, capture_final, end_as)
+			SELECT id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by,
+				$21::uuid, hold_id, withdrawal_id, pr_id, capture_final, end_as
+			FROM i WHERE key IS NULL OR id IN (SELECT operation_id FROM k)
+			RETURNING id, created_at)`
+	if anyHold {
+		sql += `,
+		h AS (
+			INSERT INTO holds (id, amount, currency, from_wallet_id, to_wallet_id, details, operation_id, expires_at, created_at)
+			SELECT i.hold_id, i.amount, i.currency, i.from_wallet_id, i.to_wallet_id, i.details, i.id,
+				o.created_at + i.expires_us * interval '1 microsecond', o.created_at
+			FROM i JOIN o ON o.id = i.id WHERE i.type = 'hold')`
+	}
+	if anyWithdrawal {
+		sql += `,
+		w AS (
+			INSERT INTO withdrawals (id, amount, currency, wallet_id, bank_id, settlement_wallet_id, details,
+				operation_id, created_at)
+			SELECT i.withdrawal_id, i.amount, i.currency, i.from_wallet_id, i.bank_id, i.to_wallet_id, i.details, i.id, o.created_at
+			FROM i JOIN o ON o.id = i.id WHERE i.type = 'withdrawal')`
+	}
+	rows, err := s.pool.Query(ctx, sql+` SELECT id, created_at FROM o`, append(args, out[0].Op.TaskID)...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	created := make(map[string]time.Time, len(batch))
+	var id string
+	var at time.Time
+	if _, err := pgx.ForEachRow(rows, []any{&id, &at}, func() error { created[id] = at; return nil }); err != nil {
+		return nil, translate(err)
+	}
+	for i := range out {
+		if at, ok := created[out[i].Op.ID]; ok {
+			out[i].Op.CreatedAt = at
+		} else {
+			out[i] = wallet.Stored{KeyUsed: true}
+		}
 	}
 	return out, nil
 }

@@ -151,7 +151,15 @@ type batch struct {
 func (b *batch) lock(ctx context.Context, tx pgx.Tx) error {
 	var walletIDs, holdIDs, withdrawalIDs, requestIDs, expiring []string
 	for _, op := range b.pending {
-		walletIDs = append(walletIDs, op.FromWalletID, op.ToWalletID)
+		// Only the wallets an operation changes are locked: a hold, a void
+		// or an expiry changes the payer's alone (a hold for a hot
+		// merchant must not lock the merchant's wallet).
+		switch op.Type {
+		case wallet.OpHold, wallet.OpHoldVoid, wallet.OpHoldExpire:
+			walletIDs = append(walletIDs, op.FromWalletID)
+		default:
+			walletIDs = append(walletIDs, op.FromWalletID, op.ToWalletID)
+		}
 		if op.HoldID != "" {
 			holdIDs = append(holdIDs, op.HoldID)
 			if op.Type == wallet.OpHoldExpire {
@@ -331,7 +339,7 @@ func (b *batch) decide(op *wallet.Operation) string {
 		}
 		failure := ""
 		switch {
-		case from == nil || b.user(op.ToWalletID) == nil:
+		case from == nil || h.FromWalletID != op.FromWalletID || h.ToWalletID != op.ToWalletID:
 			failure = wallet.EWalletNotFound
 		case from.available() < amount:
 			failure = wallet.EInsufficientFunds
