@@ -330,14 +330,18 @@ func (s *Store) WalletOperations(ctx context.Context, walletID, before string, l
 	if before == "" {
 		before = "ffffffff-ffff-ffff-ffff-ffffffffffff"
 	}
+	// The balance after each operation is a subquery per row (one probe
+	// of entries' (operation_id, wallet_id) key), not a join: with
+	// statistics from when the wallet had few entries the planner joined
+	// by reading all of a hot wallet's entries, 70-110 ms a page.
 	rows, err := s.pool.Query(ctx, `
-		SELECT `+opColumns+`, e.balance_after
+		SELECT `+opColumns+`,
+			(SELECT e.balance_after FROM entries e WHERE e.operation_id = o.id AND e.wallet_id = $1)
 		FROM (
 			(SELECT * FROM operations WHERE from_wallet_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3)
 			UNION ALL
 			(SELECT * FROM operations WHERE to_wallet_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3)
 		) o
-		LEFT JOIN entries e ON e.operation_id = o.id AND e.wallet_id = $1
 		ORDER BY o.id DESC
 		LIMIT $3`, walletID, before, limit)
 	if err != nil {
