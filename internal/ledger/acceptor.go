@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -168,31 +169,70 @@ func (s *Service) accept(p *pendingAccept) acceptResult {
 
 func (s *Service) acceptLoop(ctx context.Context, a *acceptor) {
 	var waiting []*pendingAccept
+	// ready is a group whose locks are held, waiting for a free
+	// committer. The rounds that get their locks meanwhile join it, so
+	// under load a group holds what arrived while the groups before it
+	// were stored, and one commit (one WAL flush) carries all of it;
+	// the lock tries still overlap the stores.
+	var ready []*pendingAccept
+	var readyHeld map[string]wallet.Lock
+	launch := func() { // with a committer's slot taken
+		group, held := ready, readyHeld
+		ready, readyHeld = nil, nil
+		a.wg.Go(func() {
+			defer func() { <-a.sem }()
+			s.storeGroup(group, held)
+		})
+	}
+	stopping := func() {
+		// The ready group holds its locks and is stored; the requests
+		// still waiting for theirs are answered.
+		if len(ready) > 0 {
+			a.sem <- struct{}{}
+			launch()
+		}
+		for _, p := range waiting {
+			p.done <- acceptResult{err: errShuttingDown}
+		}
+	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		if len(waiting) == 0 {
+		if len(ready) >= a.max {
+			// Full: no more rounds until a committer takes it.
 			select {
-			case p := <-a.reqs:
-				waiting = append(waiting, p)
+			case a.sem <- struct{}{}:
+				launch()
 			case <-ctx.Done():
+				stopping()
 				return
 			}
-		} else {
-			// Some wallets were busy: try again shortly, or at once when
-			// new requests come.
+		}
+		// A send that can happen only while a group is ready.
+		var free chan<- struct{}
+		if len(ready) > 0 {
+			free = a.sem
+		}
+		// Some wallets were busy: try again shortly, or at once when new
+		// requests come.
+		var retry <-chan time.Time
+		if len(waiting) > 0 {
 			timer.Reset(retryDelay())
-			select {
-			case p := <-a.reqs:
-				waiting = append(waiting, p)
-			case <-timer.C:
-			case <-ctx.Done():
-				for _, p := range waiting {
-					p.done <- acceptResult{err: errShuttingDown}
-				}
-				return
-			}
-			timer.Stop()
+			retry = timer.C
+		}
+		select {
+		case p := <-a.reqs:
+			waiting = append(waiting, p)
+		case <-retry:
+		case free <- struct{}{}:
+			launch()
+		case <-ctx.Done():
+			stopping()
+			return
+		}
+		timer.Stop()
+		if len(waiting) == 0 {
+			continue
 		}
 	drain:
 		for len(waiting) < a.max {
@@ -203,21 +243,25 @@ func (s *Service) acceptLoop(ctx context.Context, a *acceptor) {
 				break drain
 			}
 		}
-		round := waiting
-		if len(round) > a.max {
-			round = round[:a.max]
-		}
+		round := waiting[:min(len(waiting), a.max-len(ready))]
 		rest := waiting[len(round):]
 		// The round runs to its end even when the acceptor is stopping,
 		// so no request is answered with a cancelled lock try.
-		group, held, retry := s.lockRound(context.Background(), round, a.hot)
-		waiting = append(retry, rest...)
-		if len(group) > 0 {
-			a.sem <- struct{}{}
-			a.wg.Go(func() {
-				defer func() { <-a.sem }()
-				s.storeGroup(group, held)
-			})
+		group, held, again := s.lockRound(context.Background(), round, a.hot)
+		waiting = append(again, rest...)
+		if len(group) == 0 {
+			continue
+		}
+		ready = append(ready, group...)
+		if readyHeld == nil {
+			readyHeld = held
+		} else {
+			maps.Copy(readyHeld, held)
+		}
+		select {
+		case a.sem <- struct{}{}:
+			launch()
+		default:
 		}
 	}
 }

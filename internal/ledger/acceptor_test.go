@@ -873,3 +873,87 @@ func TestReplayIsNeverRefused(t *testing.T) {
 		t.Fatalf("%d operations from the payer, want 1", n)
 	}
 }
+
+// TestAcceptorGroupsWhatArrivesDuringAStore: with one committer, the
+// requests that arrive while a group is being stored take their locks
+// at once and form one group after it, however they trickle in. (When
+// each round that got its locks waited for the committer alone, the
+// first of them went alone and the rest took their locks only later.)
+func TestAcceptorGroupsWhatArrivesDuringAStore(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 20*time.Second)
+	gated := &gatedStore{Store: e.store, entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	e.svc.Store = gated
+	e.startAcceptor(t, 1, 64)
+	opened := false
+	t.Cleanup(func() {
+		if !opened {
+			close(gated.gate)
+		}
+	})
+	const n = 8
+	payers, from, to := make([]wallet.User, n+1), make([]wallet.Wallet, n+1), make([]wallet.Wallet, n+1)
+	for i := range n + 1 {
+		payers[i], from[i] = e.user(t, 1000)
+		_, to[i] = e.user(t, 0)
+	}
+	ctx := context.Background()
+	accepted := make([]ledger.Accepted, n+1)
+	errs := make([]error, n+1)
+	var wg sync.WaitGroup
+	submit := func(i int) {
+		wg.Go(func() { accepted[i], errs[i] = e.transfer(ctx, payers[i], to[i], 100, fmt.Sprintf("key-%d", i)) })
+	}
+	// until waits for cond, which the acceptor reaches by itself.
+	until := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("never: %s", what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	submit(0)
+	select {
+	case <-gated.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first group never reached CreateOperations")
+	}
+	// One request comes alone, the others after it; each gets its locks
+	// while the first group is still being stored.
+	submit(1)
+	until("the second request's locks are taken", func() bool { return e.lockHeld(t, from[1].ID) })
+	for i := 2; i <= n; i++ {
+		submit(i)
+	}
+	until("every request's locks are taken", func() bool {
+		for i := 1; i <= n; i++ {
+			if !e.lockHeld(t, from[i].ID) {
+				return false
+			}
+		}
+		return true
+	})
+	close(gated.gate)
+	opened = true
+	within(t, 20*time.Second, "the Submits", wg.Wait)
+	ops := map[string]wallet.Operation{}
+	for i := range n + 1 {
+		if errs[i] != nil {
+			t.Fatalf("Submit %d: %v", i, errs[i])
+		}
+		ops[accepted[i].Op.ID] = accepted[i].Op
+	}
+	tasks := e.checkTasks(t, ops)
+	if len(tasks) != 2 || len(tasks[0].ids) != 1 || len(tasks[1].ids) != n {
+		sizes := make([]int, len(tasks))
+		for i, tk := range tasks {
+			sizes[i] = len(tk.ids)
+		}
+		t.Fatalf("groups of %v, want [1 %d]: the requests that came during the first store, one group", sizes, n)
+	}
+	e.startWorker(t, 1)
+	e.waitApplied(t)
+}
