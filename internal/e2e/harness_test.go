@@ -215,6 +215,8 @@ type Env struct {
 	RedisURL    string
 	// Redis is the test's own redis-server (Options.OwnRedis), else nil.
 	Redis *RedisServer
+	// Postgres is the test's own cluster (Options.OwnPostgres), else nil.
+	Postgres *PostgresServer
 }
 
 // Proc is one program running as a subprocess; it can be killed and
@@ -250,6 +252,9 @@ type Options struct {
 	// (Env.Redis) instead of claiming a database of the shared Redis, so
 	// the test may flush or restart it without disturbing anything else.
 	OwnRedis bool
+	// OwnPostgres starts a Postgres cluster of the test's own
+	// (Env.Postgres), so the test may stop and start it.
+	OwnPostgres bool
 	// Env adds variables to every process's environment, or overrides
 	// the harness's values (for example LOCK_TTL).
 	Env map[string]string
@@ -279,8 +284,14 @@ func StartEnvWith(t *testing.T, o Options) *Env {
 		e.RedisURL = redisURL(e.RedisDB)
 	}
 
-	// Registered first, so it runs last: after the processes are gone.
-	t.Cleanup(func() { dropDatabase(t, e.DBName) })
+	if o.OwnPostgres {
+		// Stopped and removed at the end, after the processes are gone.
+		e.Postgres = StartPostgres(t)
+		e.DatabaseURL = e.Postgres.URL(e.DBName)
+	} else {
+		// Registered first, so it runs last: after the processes are gone.
+		t.Cleanup(func() { dropDatabase(t, e.DBName) })
+	}
 
 	httpAddr := freeAddr(t)
 	e.BaseURL = "http://" + httpAddr

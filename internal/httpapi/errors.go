@@ -86,7 +86,7 @@ type errorDetail struct {
 // writeError answers with {"error": {"code", "message"}} and the status of
 // the code. Internal errors are logged and shown only as "internal error".
 func (s *Server) writeError(c *fiber.Ctx, err error) error {
-	code, msg := wallet.ErrorCode(err), wallet.ErrorMessage(err)
+	code, msg := publicError(err)
 	status, ok := statusOf[code]
 	if !ok {
 		status = http.StatusInternalServerError
@@ -108,14 +108,24 @@ func (s *Server) writeError(c *fiber.Ctx, err error) error {
 	case wallet.EUnauthorized, wallet.EInvalidCredentials:
 		c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="wallet", charset="UTF-8", Bearer realm="wallet"`)
 	}
-	setRetryAfter(c, err)
+	setRetryAfter(c, code, err)
 	return c.Status(status).JSON(errorBody{Error: errorDetail{Code: code, Message: msg}})
+}
+
+// publicError is the code and caller-safe message of err; an internal
+// error that is Postgres or Redis out of reach is EUnavailable.
+func publicError(err error) (code, msg string) {
+	code, msg = wallet.ErrorCode(err), wallet.ErrorMessage(err)
+	if code == wallet.EInternal && dependencyDown(err) {
+		code, msg = wallet.EUnavailable, "the database or Redis cannot be reached; retry shortly"
+	}
+	return code, msg
 }
 
 // setRetryAfter says when to try again for the errors that are worth a
 // retry: the rest of a rate limit's window, else one second.
-func setRetryAfter(c *fiber.Ctx, err error) {
-	switch wallet.ErrorCode(err) {
+func setRetryAfter(c *fiber.Ctx, code string, err error) {
+	switch code {
 	case wallet.EWalletBusy, wallet.ERequestInProgress, wallet.EUnavailable, wallet.ETooManyAttempts:
 		secs := int64(1)
 		if d := wallet.RetryAfterOf(err); d > 0 {

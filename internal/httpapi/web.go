@@ -74,12 +74,13 @@ func (s *Server) render(c *fiber.Ctx, status int, name string, d pageData) error
 
 // renderError renders a page with an error's status and message.
 func (s *Server) renderError(c *fiber.Ctx, name string, d pageData, err error) error {
-	status := statusOf[wallet.ErrorCode(err)]
+	code, msg := publicError(err)
+	status := statusOf[code]
 	if status == 0 {
 		status = fiber.StatusInternalServerError
 	}
-	setRetryAfter(c, err)
-	d.Error = wallet.ErrorMessage(err)
+	setRetryAfter(c, code, err)
+	d.Error = msg
 	return s.render(c, status, name, d)
 }
 
