@@ -125,10 +125,15 @@ func run() error {
 
 	var metricsSrv *http.Server
 	if cfg.MetricsAddr != "" {
-		metricsSrv = &http.Server{Addr: cfg.MetricsAddr, Handler: promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}),
+		l, err := listenMetrics(cfg.MetricsAddr, cfg.MetricsAddrDefault)
+		if err != nil {
+			return fmt.Errorf("METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		log.Info("metrics listening", slog.String("addr", l.Addr().String()))
+		metricsSrv = &http.Server{Handler: promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}),
 			ReadHeaderTimeout: 5 * time.Second}
 		go func() {
-			if err := metricsSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := metricsSrv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("metrics listener", slog.Any("error", err))
 			}
 		}()

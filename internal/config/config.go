@@ -44,6 +44,10 @@ type Config struct {
 	PprofAddr string `env:"PPROF_ADDR"`
 	// MetricsAddr is where a worker serves /metrics; empty disables it.
 	MetricsAddr string `env:"METRICS_ADDR" envDefault:":9091"`
+	// MetricsAddrDefault is set when METRICS_ADDR was not given: a worker
+	// that finds the default port taken (another worker on the host)
+	// then takes the next free one instead of going without metrics.
+	MetricsAddrDefault bool `env:"-"`
 
 	BankName      string `env:"BANK_NAME" envDefault:"Development Bank"`
 	BankEmail     string `env:"BANK_EMAIL" envDefault:"bank@example.com"`
@@ -124,13 +128,15 @@ type Config struct {
 func Load() (Config, error) {
 	var c Config
 	if err := env.Parse(&c); err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
+		return Config{}, fmt.Errorf("config: %w", envErrors(err))
 	}
 	// An empty METRICS_ADDR turns the worker's listener off; the env
 	// library would take empty for unset and apply the default.
-	if v, ok := os.LookupEnv("METRICS_ADDR"); ok && v == "" {
+	v, ok := os.LookupEnv("METRICS_ADDR")
+	if ok && v == "" {
 		c.MetricsAddr = ""
 	}
+	c.MetricsAddrDefault = !ok
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}

@@ -266,6 +266,9 @@ func TestLoadMetricsAddr(t *testing.T) {
 			if c.MetricsAddr != tt.want {
 				t.Errorf("MetricsAddr = %q, want %q", c.MetricsAddr, tt.want)
 			}
+			if c.MetricsAddrDefault == tt.set {
+				t.Errorf("MetricsAddrDefault = %v with METRICS_ADDR set: %v", c.MetricsAddrDefault, tt.set)
+			}
 		})
 	}
 }
@@ -278,9 +281,9 @@ func TestLoadRefuses(t *testing.T) {
 	}{
 		{"production with dev passwords", map[string]string{"APP_ENV": "production"}, "BANK_PASSWORD"},
 		{"negative LOCK_WAIT", map[string]string{"LOCK_WAIT": "-1s"}, "LOCK_WAIT"},
-		// The env library names the field, not the variable.
-		{"LOCK_WAIT not a duration", map[string]string{"LOCK_WAIT": "soon"}, "LockWait"},
-		{"WORKER_CONCURRENCY not a number", map[string]string{"WORKER_CONCURRENCY": "many"}, "WorkerConcurrency"},
+		// The variable is named, not the Go field, with the value.
+		{"LOCK_WAIT not a duration", map[string]string{"LOCK_WAIT": "soon"}, `LOCK_WAIT: unable to parse duration: time: invalid duration "soon"`},
+		{"WORKER_CONCURRENCY not a number", map[string]string{"WORKER_CONCURRENCY": "many"}, `WORKER_CONCURRENCY: "many" is not a number`},
 		{"unknown currency", map[string]string{"CURRENCY": "ZZZ"}, "CURRENCY"},
 		{"bad REDIS_URL", map[string]string{"REDIS_URL": "tcp://localhost:6379"}, "REDIS_URL"},
 	}
@@ -296,6 +299,11 @@ func TestLoadRefuses(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("Load: %v, want an error about %s", err, tt.wantErr)
+			}
+			for _, field := range []string{"LockWait", "WorkerConcurrency", "MaxAmountText"} {
+				if strings.Contains(err.Error(), field) {
+					t.Errorf("Load: %v names the Go field %s", err, field)
+				}
 			}
 			if !reflect.DeepEqual(c, config.Config{}) {
 				t.Errorf("Load returned %+v with its error, want the zero Config", c)
