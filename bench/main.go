@@ -169,7 +169,12 @@ func runOnce(ctx context.Context, cfg Config, spec runSpec, u *ui) RunResult {
 	if err != nil {
 		r.Error = "setup: " + err.Error()
 	} else {
+		stopAnalyze := func() int { return 0 }
+		if svc.DatabaseURL != "" {
+			stopAnalyze = autoAnalyze(ctx, svc.DatabaseURL, u)
+		}
 		r.Error = runPhases(ctx, cfg, spec, c, pop, svc, runID, u, &r)
+		r.Analyzes = stopAnalyze()
 	}
 	r.Audit = audit(ctx, c, basicAuth(cfg.Admin), svc)
 	if name := svc.exited(); name != "" && r.Error == "" {
