@@ -14,10 +14,15 @@ import (
 )
 
 type handlers struct {
-	svc        *ledger.Service
-	log        *slog.Logger
-	sweepAfter time.Duration
+	svc          *ledger.Service
+	log          *slog.Logger
+	sweepAfter   time.Duration
+	keyRetention time.Duration
 }
+
+// pruneInterval is how often a worker's scheduler (once across all
+// workers, by Unique) deletes the idempotency keys past retention.
+const pruneInterval = time.Minute
 
 // apply commits the operations of one task (a group accepted together).
 // Errors are retried, except those that no retry can fix (a malformed
@@ -72,5 +77,18 @@ func (h *handlers) expireRequest(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	_, err = h.svc.ExpirePaymentRequests(ctx, []string{p.ID}, 1)
+	return err
+}
+
+// pruneKeys deletes the idempotency keys past their retention, in small
+// batches, within the task's timeout; what is left waits for the next run.
+func (h *handlers) pruneKeys(ctx context.Context, _ *asynq.Task) error {
+	n, err := h.svc.PruneIdempotencyKeys(ctx, h.keyRetention)
+	if n > 0 {
+		h.log.Info("idempotency keys pruned", slog.Int("deleted", n), slog.Duration("retention", h.keyRetention))
+	}
+	if ctx.Err() != nil {
+		return nil // the rest next time
+	}
 	return err
 }

@@ -108,18 +108,23 @@ func run() error {
 			log.Warn("task failed", slog.String("type", t.Type()), slog.String("operation_id", id), slog.Any("error", err))
 		}),
 	})
-	h := &handlers{svc: a.Service, log: log, sweepAfter: cfg.SweepAfter}
+	h := &handlers{svc: a.Service, log: log, sweepAfter: cfg.SweepAfter, keyRetention: cfg.IdempotencyRetention}
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(queue.TypeApply, h.apply)
 	mux.HandleFunc(queue.TypeSweep, h.sweep)
 	mux.HandleFunc(queue.TypeHoldExpire, h.expireHold)
 	mux.HandleFunc(queue.TypeWithdrawalExpire, h.expireWithdrawal)
 	mux.HandleFunc(queue.TypeRequestExpire, h.expireRequest)
+	mux.HandleFunc(queue.TypePruneKeys, h.pruneKeys)
 
 	// Every worker runs a scheduler; Unique keeps one sweep per interval.
 	sched := asynq.NewScheduler(a.RedisOpt, &asynq.SchedulerOpts{Logger: app.AsynqLogger{Log: log}, LogLevel: asynq.WarnLevel})
 	if _, err := sched.Register("@every "+cfg.SweepInterval.String(), asynq.NewTask(queue.TypeSweep, nil),
 		asynq.Queue(queue.Name), asynq.Unique(cfg.SweepInterval), asynq.MaxRetry(0), asynq.Timeout(queue.TaskTimeout)); err != nil {
+		return err
+	}
+	if _, err := sched.Register("@every "+pruneInterval.String(), asynq.NewTask(queue.TypePruneKeys, nil),
+		asynq.Queue(queue.Name), asynq.Unique(pruneInterval), asynq.MaxRetry(0), asynq.Timeout(queue.TaskTimeout)); err != nil {
 		return err
 	}
 

@@ -97,6 +97,10 @@ type Config struct {
 	// taken by its bank) before the service expires it and releases the
 	// money.
 	WithdrawalTimeout time.Duration `env:"WITHDRAWAL_TIMEOUT" envDefault:"72h"`
+	// IdempotencyRetention is how long an Idempotency-Key is kept (and a
+	// repeat replayed); the contract promises at least 24 hours. Older
+	// keys are deleted in small batches by a scheduled task.
+	IdempotencyRetention time.Duration `env:"IDEMPOTENCY_RETENTION" envDefault:"72h"`
 	// ShutdownTimeout bounds a graceful stop.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 	// SessionTTL is how long a session or access token lives.
@@ -197,6 +201,9 @@ func (c *Config) Validate() error {
 		if d <= 0 {
 			errs = append(errs, errors.New(name+": must be positive"))
 		}
+	}
+	if c.IdempotencyRetention < 24*time.Hour {
+		errs = append(errs, errors.New("IDEMPOTENCY_RETENTION: must be at least 24h (API.md keeps keys at least 24 hours)"))
 	}
 	if c.WorkerConcurrency < 1 {
 		errs = append(errs, errors.New("WORKER_CONCURRENCY: must be at least 1"))

@@ -285,6 +285,7 @@ func TestLoadRefuses(t *testing.T) {
 		{"LOCK_WAIT not a duration", map[string]string{"LOCK_WAIT": "soon"}, `LOCK_WAIT: unable to parse duration: time: invalid duration "soon"`},
 		{"WORKER_CONCURRENCY not a number", map[string]string{"WORKER_CONCURRENCY": "many"}, `WORKER_CONCURRENCY: "many" is not a number`},
 		{"unknown currency", map[string]string{"CURRENCY": "ZZZ"}, "CURRENCY"},
+		{"keys kept less than a day", map[string]string{"IDEMPOTENCY_RETENTION": "23h"}, "IDEMPOTENCY_RETENTION: must be at least 24h"},
 		{"bad REDIS_URL", map[string]string{"REDIS_URL": "tcp://localhost:6379"}, "REDIS_URL"},
 	}
 	for _, tt := range tests {

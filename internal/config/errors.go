@@ -58,7 +58,7 @@ func valueOf(s string) string {
 func envNames(t reflect.Type) map[string]string {
 	m := map[string]string{}
 	for f := range t.Fields() {
-		if tag, _, _ := strings.Cut(f.Tag.Get("env"), ","); tag != "" {
+		if tag, _, _ := strings.Cut(f.Tag.Get("env"), ","); tag != "" && tag != "-" {
 			m[f.Name] = tag
 		}
 	}

@@ -22,7 +22,9 @@ const (
 	TypeApply = "operation:apply"
 	// TypeSweep re-enqueues operations that stayed pending too long.
 	TypeSweep = "operation:sweep"
-	// Name is the queue of both task types.
+	// TypePruneKeys deletes the idempotency keys past their retention.
+	TypePruneKeys = "idempotency:prune"
+	// Name is the queue of every task type.
 	Name = "operations"
 )
 

@@ -388,6 +388,9 @@ type Store interface {
 	// of a key still Unanswered, and returns the status recorded: status,
 	// or what an earlier call recorded.
 	SetIdempotencyStatus(ctx context.Context, userID, key string, status int) (int, error)
+	// DeleteIdempotencyKeys deletes at most limit keys stored before
+	// before, oldest first, and returns how many it deleted.
+	DeleteIdempotencyKeys(ctx context.Context, before time.Time, limit int) (int, error)
 	// Operation returns EOperationNotFound. viewerWalletID, when set, fills
 	// BalanceAfter.
 	Operation(ctx context.Context, id, viewerWalletID string) (Operation, error)

@@ -1,0 +1,12 @@
+package ledger
+
+import (
+	"context"
+	"time"
+)
+
+// PruneIdempotencyKeysBy is PruneIdempotencyKeys with a batch size of
+// the test's choosing.
+func (s *Service) PruneIdempotencyKeysBy(ctx context.Context, retention time.Duration, batch int) (int, error) {
+	return s.pruneIdempotencyKeys(ctx, retention, batch)
+}
