@@ -88,6 +88,12 @@ type Server struct {
 // Limits on requests.
 const (
 	bodyLimit   = 64 << 10
+	// drainLimit is the largest body the server reads to its end: one
+	// over bodyLimit is still read before the 413, so the connection
+	// closes cleanly (unread data would make the kernel reset it, and a
+	// client still sending could lose the answer); a larger one is
+	// refused as its headers arrive.
+	drainLimit = 1 << 20
 	maxWait     = 30 * time.Second
 	pollEvery   = 500 * time.Millisecond
 	defaultPage = 50
@@ -118,6 +124,7 @@ func New(d Deps) *Server {
 
 	s.app = fiber.New(s.fiberConfig())
 	s.app.Use(s.observe)
+	s.app.Use(bodyCap)
 
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.readyz)
@@ -159,7 +166,7 @@ func (s *Server) fiberConfig() fiber.Config {
 		// kept past its request (a cache key, a metric label, a queued
 		// accept) must never change under us. server_test.go holds it.
 		Immutable:      true,
-		BodyLimit:      bodyLimit,
+		BodyLimit:      drainLimit,
 		ReadBufferSize: 16 << 10, // request line and headers
 		// Multipart bodies are refused by content type; never parse them.
 		DisablePreParseMultipartForm: true,
