@@ -8,7 +8,7 @@ FUZZTIME ?= 10s
 export DATABASE_URL ?= postgres://postgres@localhost:5432/wallet?sslmode=disable
 export REDIS_URL ?= redis://localhost:6379/0
 
-.PHONY: help build run migrate test test-short lint fmt clean
+.PHONY: help build deps run migrate test test-short lint fmt clean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -17,7 +17,10 @@ build: ## build bin/api and bin/worker
 	$(GO) build -o $(BIN)/api ./api
 	$(GO) build -o $(BIN)/worker ./worker
 
-run: build ## start the API and one worker on local Postgres and Redis; Ctrl-C stops both
+deps: ## start a private Postgres and Redis under .run/ where nothing answers at DATABASE_URL / REDIS_URL
+	@$(GO) run ./internal/devenv
+
+run: build deps ## start the API and one worker on local Postgres and Redis (started under .run/ if missing); Ctrl-C stops both
 	@echo "API on $${HTTP_ADDR:-:8080}, dashboard at /admin/queues; Ctrl-C stops"
 	@trap 'kill -TERM $$w $$a 2>/dev/null; wait' INT TERM; \
 	 ./$(BIN)/worker & w=$$!; ./$(BIN)/api & a=$$!; \
