@@ -87,13 +87,13 @@ type Server struct {
 
 // Limits on requests.
 const (
-	bodyLimit   = 64 << 10
+	bodyLimit = 64 << 10
 	// drainLimit is the largest body the server reads to its end: one
 	// over bodyLimit is still read before the 413, so the connection
 	// closes cleanly (unread data would make the kernel reset it, and a
 	// client still sending could lose the answer); a larger one is
 	// refused as its headers arrive.
-	drainLimit = 1 << 20
+	drainLimit  = 1 << 20
 	maxWait     = 30 * time.Second
 	pollEvery   = 500 * time.Millisecond
 	defaultPage = 50
