@@ -701,6 +701,21 @@ var faults = []fault{
 		}
 		return fmt.Sprintf("pg_terminate_backend: %d connections", n)
 	}},
+	{"restart-postgres", 1, func(ch *chaos, rng *rand.Rand) string {
+		// The database server stops as a crash stops it (no checkpoint,
+		// every connection cut) and comes back after crash recovery:
+		// meanwhile the programs answer 503 and retry, and nothing
+		// accepted may be lost or applied twice.
+		if err := ch.e.Postgres.StopImmediate(); err != nil {
+			return "pg_ctl stop failed: " + err.Error()
+		}
+		down := time.Duration(300+rng.IntN(1700)) * time.Millisecond
+		time.Sleep(down)
+		if err := ch.e.Postgres.Start(); err != nil {
+			ch.t.Fatalf("restart own postgres: %v", err)
+		}
+		return fmt.Sprintf("pg_ctl stop -m immediate, started again after %v", down)
+	}},
 	{"stall-api", 2, func(ch *chaos, rng *rand.Rand) string {
 		// A paused API (a GC pause, a slow host) outlives the locks of the
 		// requests it is accepting when LOCK_TTL is tiny: others may then
@@ -849,7 +864,7 @@ func runChaos(t *testing.T, seed uint64, d time.Duration) {
 	if tinyFrom == 0 {
 		ttl = chaosTinyTTL
 	}
-	e := StartEnvWith(t, Options{Workers: 3, APIs: 2, OwnRedis: true, Env: map[string]string{
+	e := StartEnvWith(t, Options{Workers: 3, APIs: 2, OwnRedis: true, OwnPostgres: true, Env: map[string]string{
 		"LOCK_TTL": ttl, "LOG_LEVEL": "warn", "SHUTDOWN_TIMEOUT": "10s",
 	}})
 	ctx, abandon := context.WithCancel(context.Background())

@@ -635,7 +635,11 @@ func (e *Env) RedisClient() *redis.Client {
 // deployment's database (pg_terminate_backend), as a Postgres fault the
 // programs must survive, and returns how many it ended.
 func (e *Env) TerminatePostgresConns(ctx context.Context) (int, error) {
-	conn, err := pgx.Connect(ctx, adminDBURL())
+	admin := adminDBURL()
+	if e.Postgres != nil {
+		admin = e.Postgres.URL("postgres")
+	}
+	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
 		return 0, err
 	}
