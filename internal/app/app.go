@@ -82,20 +82,14 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Store = postgres.NewStore(a.Pool)
 	a.Store.WithdrawalTimeout = cfg.WithdrawalTimeout
 
-	ropt, err := redis.ParseURL(cfg.RedisURL)
+	a.Redis, a.RedisOpt, err = redisClients(cfg.RedisURL, 64)
 	if err != nil {
 		a.Close()
 		return nil, fmt.Errorf("app: REDIS_URL: %w", err)
 	}
-	ropt.PoolSize = max(ropt.PoolSize, 64)
-	a.Redis = redis.NewClient(ropt)
 	if err := retry(ctx, startTimeout, log, "redis", func() error { return a.Redis.Ping(ctx).Err() }); err != nil {
 		a.Close()
 		return nil, err
-	}
-	if a.RedisOpt, err = asynq.ParseRedisURI(cfg.RedisURL); err != nil {
-		a.Close()
-		return nil, fmt.Errorf("app: REDIS_URL: %w", err)
 	}
 	prefix := cfg.PubSubPrefix
 	a.RedisStore = redisstore.New(a.Redis, prefix)

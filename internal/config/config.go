@@ -163,9 +163,12 @@ func (c *Config) Validate() error {
 		}
 	}
 	u, err := url.Parse(c.RedisURL)
-	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-		errs = append(errs, errors.New("REDIS_URL: must be a redis:// or rediss:// URL"))
-	} else {
+	switch {
+	case err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "redis-sentinel"):
+		errs = append(errs, errors.New("REDIS_URL: must be a redis://, rediss:// or redis-sentinel:// URL"))
+	case u.Scheme == "redis-sentinel" && (u.Host == "" || u.Query().Get("master") == ""):
+		errs = append(errs, errors.New("REDIS_URL: redis-sentinel://host:port[,host:port...]/db?master=name needs the sentinels and the master's name"))
+	default:
 		c.RedisDB = 0
 		if p := strings.Trim(u.Path, "/"); p != "" {
 			if c.RedisDB, err = strconv.Atoi(p); err != nil || c.RedisDB < 0 {

@@ -287,6 +287,7 @@ func TestLoadRefuses(t *testing.T) {
 		{"unknown currency", map[string]string{"CURRENCY": "ZZZ"}, "CURRENCY"},
 		{"keys kept less than a day", map[string]string{"IDEMPOTENCY_RETENTION": "23h"}, "IDEMPOTENCY_RETENTION: must be at least 24h"},
 		{"bad REDIS_URL", map[string]string{"REDIS_URL": "tcp://localhost:6379"}, "REDIS_URL"},
+		{"sentinels without a master name", map[string]string{"REDIS_URL": "redis-sentinel://127.0.0.1:26379/0"}, "REDIS_URL: redis-sentinel://"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -674,6 +674,9 @@ type RedisServer struct {
 	t    *testing.T
 	Addr string
 	Log  string
+	// Args are added to redis-server's command line (a replica's
+	// --replicaof, for example).
+	Args []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -715,8 +718,8 @@ func (r *RedisServer) Start() error {
 	if err != nil {
 		return fmt.Errorf("own redis: log file: %w", err)
 	}
-	cmd := exec.Command("redis-server", "--save", "", "--appendonly", "no", "--port", port,
-		"--bind", "127.0.0.1", "--dir", filepath.Dir(r.Log), "--databases", "16")
+	cmd := exec.Command("redis-server", append([]string{"--save", "", "--appendonly", "no", "--port", port,
+		"--bind", "127.0.0.1", "--dir", filepath.Dir(r.Log), "--databases", "16"}, r.Args...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		f.Close()
