@@ -255,6 +255,11 @@ type Options struct {
 	// OwnPostgres starts a Postgres cluster of the test's own
 	// (Env.Postgres), so the test may stop and start it.
 	OwnPostgres bool
+	// Via, when set, gives the URL the programs use for a dependency
+	// ("postgres" or "redis", and the URL the test reaches it at): a
+	// proxy in front of it, for network faults. The test's own reads
+	// (the audit, its Redis client) keep the direct URL.
+	Via func(kind, url string) string
 	// Env adds variables to every process's environment, or overrides
 	// the harness's values (for example LOCK_TTL).
 	Env map[string]string
@@ -317,6 +322,10 @@ func StartEnvWith(t *testing.T, o Options) *Env {
 		// tests of these caps set them.
 		"SIGNUP_LIMIT":        "0",
 		"LOGIN_ADDRESS_LIMIT": "0",
+	}
+	if o.Via != nil {
+		vars["DATABASE_URL"] = o.Via("postgres", e.DatabaseURL)
+		vars["REDIS_URL"] = o.Via("redis", e.RedisURL)
 	}
 	for k, v := range o.Env {
 		vars[k] = v
