@@ -179,6 +179,9 @@ type chaos struct {
 	t     *testing.T
 	e     *Env
 	seed  uint64
+	// net are the toxiproxy proxies between the programs and Postgres
+	// and Redis, by kind ("postgres", "redis").
+	net map[string]*toxic
 	start time.Time
 	ctx   context.Context // cancelled when the run is abandoned
 
@@ -716,6 +719,39 @@ var faults = []fault{
 		}
 		return fmt.Sprintf("pg_ctl stop -m immediate, started again after %v", down)
 	}},
+	{"net-latency", 1, func(ch *chaos, rng *rand.Rand) string {
+		// A slow network to both dependencies for a while.
+		d := time.Duration(500+rng.IntN(2500)) * time.Millisecond
+		lat := 5 + rng.IntN(30)
+		for _, p := range ch.net {
+			p.add(fmt.Sprintf(`{"name":"chaos-lat","type":"latency","stream":"downstream","attributes":{"latency":%d,"jitter":%d}}`, lat, lat/2))
+		}
+		time.Sleep(d)
+		for _, p := range ch.net {
+			p.remove("chaos-lat")
+		}
+		return fmt.Sprintf("latency %d±%d ms to Postgres and Redis for %v", lat, lat/2, d)
+	}},
+	{"net-reset", 2, func(ch *chaos, rng *rand.Rand) string {
+		// Connections reset by peer, whatever they were doing (a
+		// transaction, a commit, a lock try, a dequeue).
+		kind := []string{"postgres", "redis"}[rng.IntN(2)]
+		d := time.Duration(50+rng.IntN(300)) * time.Millisecond
+		ch.net[kind].add(`{"name":"chaos-reset","type":"reset_peer","attributes":{"timeout":0}}`)
+		time.Sleep(d)
+		ch.net[kind].remove("chaos-reset")
+		return fmt.Sprintf("%s connections reset for %v", kind, d)
+	}},
+	{"net-stall", 1, func(ch *chaos, rng *rand.Rand) string {
+		// Nothing passes, connections stay open: the bounded steps
+		// (ACCEPT_TIMEOUT, statement_timeout) must give up, not hang.
+		kind := []string{"postgres", "redis"}[rng.IntN(2)]
+		d := time.Duration(300+rng.IntN(1700)) * time.Millisecond
+		ch.net[kind].add(`{"name":"chaos-stall","type":"timeout","attributes":{"timeout":0}}`)
+		time.Sleep(d)
+		ch.net[kind].remove("chaos-stall")
+		return fmt.Sprintf("%s stalled for %v", kind, d)
+	}},
 	{"stall-api", 2, func(ch *chaos, rng *rand.Rand) string {
 		// A paused API (a GC pause, a slow host) outlives the locks of the
 		// requests it is accepting when LOCK_TTL is tiny: others may then
@@ -864,12 +900,17 @@ func runChaos(t *testing.T, seed uint64, d time.Duration) {
 	if tinyFrom == 0 {
 		ttl = chaosTinyTTL
 	}
-	e := StartEnvWith(t, Options{Workers: 3, APIs: 2, OwnRedis: true, OwnPostgres: true, Env: map[string]string{
+	net := map[string]*toxic{}
+	e := StartEnvWith(t, Options{Workers: 3, APIs: 2, OwnRedis: true, OwnPostgres: true, Via: func(kind, raw string) string {
+		p, via := newToxicProxy(t, kind, raw)
+		net[kind] = p
+		return via
+	}, Env: map[string]string{
 		"LOCK_TTL": ttl, "LOG_LEVEL": "warn", "SHUTDOWN_TIMEOUT": "10s",
 	}})
 	ctx, abandon := context.WithCancel(context.Background())
 	defer abandon()
-	ch := &chaos{t: t, e: e, seed: seed, ctx: ctx, byKey: map[string]*jReq{},
+	ch := &chaos{t: t, e: e, seed: seed, ctx: ctx, net: net, byKey: map[string]*jReq{},
 		hc: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	ch.bank = ch.client(nil, Basic(bankEmail, bankPassword))
 	ch.admin = ch.client(nil, Basic(adminEmail, adminPassword))
