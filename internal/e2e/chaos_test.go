@@ -176,12 +176,12 @@ type chaosUser struct {
 }
 
 type chaos struct {
-	t     *testing.T
-	e     *Env
-	seed  uint64
+	t    *testing.T
+	e    *Env
+	seed uint64
 	// net are the toxiproxy proxies between the programs and Postgres
 	// and Redis, by kind ("postgres", "redis").
-	net map[string]*toxic
+	net   map[string]*toxic
 	start time.Time
 	ctx   context.Context // cancelled when the run is abandoned
 
