@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/caarlos0/env/v11"
@@ -36,22 +37,13 @@ func envErrors(err error) error {
 }
 
 // unwrapParse drops strconv's "strconv.ParseInt: parsing "x": " framing
-// where there is one, keeping what is wrong with the value.
+// where there is one, keeping the value and what is wrong with it.
 func unwrapParse(err error) error {
-	if u := errors.Unwrap(err); u != nil && strings.HasPrefix(err.Error(), "strconv.") {
-		return fmt.Errorf("%q is not a number (%w)", valueOf(err.Error()), u)
+	var ne *strconv.NumError
+	if errors.As(err, &ne) {
+		return fmt.Errorf("%q is not a number (%w)", ne.Num, ne.Err)
 	}
 	return err
-}
-
-// valueOf extracts the quoted value from a strconv error's text.
-func valueOf(s string) string {
-	if i := strings.Index(s, `"`); i >= 0 {
-		if j := strings.Index(s[i+1:], `"`); j >= 0 {
-			return s[i+1 : i+1+j]
-		}
-	}
-	return s
 }
 
 // envNames maps each field of a config struct to its env tag.

@@ -103,16 +103,8 @@ func TestNetworkFaults(t *testing.T) {
 	step("recovering", 2*time.Second)
 
 	// The service must have carried on after the last fault.
-	mark := len(l.snapshot())
-	carried := false
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if len(l.snapshot()) > mark+20 {
-			carried = true
-			break
-		}
-	}
-	if !carried {
-		t.Errorf("nothing accepted after the faults ended: %d, 30 s later %d", mark, len(l.snapshot()))
+	if before, after, ok := l.carriesOn(20, 30*time.Second); !ok {
+		t.Errorf("nothing accepted after the faults ended: %d, 30 s later %d", before, after)
 	}
 	l.finish()
 }

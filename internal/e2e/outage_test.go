@@ -100,11 +100,27 @@ func (l *outageLoad) send(name string, g uint64) {
 	}
 }
 
-// snapshot is the journal so far.
-func (l *outageLoad) snapshot() []journalEntry {
+// accepted is how many requests were accepted so far.
+func (l *outageLoad) accepted() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]journalEntry(nil), l.journal...)
+	return len(l.journal)
+}
+
+// carriesOn waits (at most within) until more than n further requests
+// are accepted, and says whether they were, with the counts before and
+// at the end.
+func (l *outageLoad) carriesOn(n int, within time.Duration) (before, after int, ok bool) {
+	before = l.accepted()
+	for deadline := time.Now().Add(within); ; time.Sleep(100 * time.Millisecond) {
+		after = l.accepted()
+		if after > before+n {
+			return before, after, true
+		}
+		if time.Now().After(deadline) {
+			return before, after, false
+		}
+	}
 }
 
 // ready is the API's /readyz status (0: no answer).

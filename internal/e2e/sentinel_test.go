@@ -44,17 +44,8 @@ func startSentinels(t *testing.T) (primary, replica *RedisServer, url string) {
 	replica = newServer("replica", "--replicaof", phost, pport)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rc := replica.Client()
-	defer rc.Close()
-	for {
-		info, _ := rc.Info(ctx, "replication").Result()
-		if strings.Contains(info, "master_link_status:up") {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("the replica never synced: %s", info)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if info, ok := waitReplication(ctx, replica, "master_link_status:up"); !ok {
+		t.Fatalf("the replica never synced: %s", info)
 	}
 	var addrs []string
 	for i := range 3 {
@@ -94,6 +85,23 @@ func startSentinels(t *testing.T) (primary, replica *RedisServer, url string) {
 	return primary, replica, "redis-sentinel://" + strings.Join(addrs, ",") + "/0?master=" + sentinelMaster
 }
 
+// waitReplication polls r's INFO replication until it contains want or
+// ctx ends; it returns the last INFO.
+func waitReplication(ctx context.Context, r *RedisServer, want string) (string, bool) {
+	rc := r.Client()
+	defer rc.Close()
+	for {
+		info, _ := rc.Info(ctx, "replication").Result()
+		if strings.Contains(info, want) {
+			return info, true
+		}
+		if ctx.Err() != nil {
+			return info, false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestRedisSentinelFailover: with REDIS_URL naming Sentinels, the Redis
 // primary is killed under a stream of transfers: the Sentinels promote
 // the replica, and the queue, the locks, the sessions and pub/sub carry
@@ -111,18 +119,9 @@ func TestRedisSentinelFailover(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rc := replica.Client()
-	defer rc.Close()
-	for {
-		info, _ := rc.Info(ctx, "replication").Result()
-		if strings.Contains(info, "role:master") {
-			break
-		}
-		if ctx.Err() != nil {
-			l.finish()
-			t.Fatalf("the replica was never promoted: %s", info)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if info, ok := waitReplication(ctx, replica, "role:master"); !ok {
+		l.finish()
+		t.Fatalf("the replica was never promoted: %s", info)
 	}
 	t.Logf("the replica is the primary; %d requests got 503 meanwhile", l.unavailable.Load())
 	if !l.waitReady(http.StatusOK, 30*time.Second) {
@@ -132,16 +131,8 @@ func TestRedisSentinelFailover(t *testing.T) {
 	// there. (Locks taken on the old primary were replicated and keep
 	// their wallets busy until LOCK_TTL; a release the dead primary
 	// refused waits for that too.)
-	mark := len(l.snapshot())
-	grew := false
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if len(l.snapshot()) > mark+20 {
-			grew = true
-			break
-		}
-	}
-	if !grew {
-		t.Errorf("the service did not carry on after the failover: %d accepted before, %d 30 s later", mark, len(l.snapshot()))
+	if before, after, ok := l.carriesOn(20, 30*time.Second); !ok {
+		t.Errorf("the service did not carry on after the failover: %d accepted before, %d 30 s later", before, after)
 	}
 	l.finish()
 }
