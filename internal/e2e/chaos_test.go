@@ -18,12 +18,16 @@ import (
 )
 
 // The fault suite (issue 3, part 2). TestChaos starts two API processes
-// and three workers against a fresh database and a redis-server of its
-// own, drives a seeded random workload of deposits and transfers from a
+// and three workers against a Postgres cluster of its own and a Redis
+// primary, replica and three Sentinels of its own (toxiproxy in front of
+// each server), drives a seeded random workload of deposits and transfers from a
 // few dozen users (one wallet hot, one kept nearly empty) through eight
 // clients, and meanwhile, at seeded random moments: SIGKILLs workers (also
 // mid-task) and APIs and starts them again, restarts them gracefully,
-// FLUSHALLs Redis, kills and restarts Redis, terminates the service's
+// FLUSHALLs Redis, kills and restarts the Redis primary, kills it for
+// good so that the Sentinels fail over to the replica, stops Postgres as
+// a crash does and starts it again, adds latency, connection resets and
+// stalls on the network to either, terminates the service's
 // Postgres connections, freezes a worker or an API (SIGSTOP), deletes the
 // wallet locks or idempotency claims as they appear, and for a seeded
 // window runs everything with LOCK_TTL far below the time an operation
@@ -93,14 +97,14 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("chaos seed=%d duration=%v", seed, d)
 	fmt.Printf("chaos seed=%d duration=%v\n", seed, d)
-	t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { runChaos(t, seed, d) })
+	t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { runChaos(t, seed, d, true) })
 	if *chaosSeed != chaosDefaultSeed {
 		return // a replay or a long run: just that seed
 	}
 	for _, r := range chaosRegressions {
 		t.Run(fmt.Sprintf("regression/seed=%d", r.seed), func(t *testing.T) {
 			t.Logf("regression for: %s", r.bug)
-			runChaos(t, r.seed, r.duration)
+			runChaos(t, r.seed, r.duration, false)
 		})
 	}
 }
@@ -181,7 +185,8 @@ type chaos struct {
 	seed uint64
 	// net are the toxiproxy proxies between the programs and Postgres
 	// and Redis, by kind ("postgres", "redis").
-	net   map[string]*toxic
+	net   map[string][]*toxic // the proxies in front of "postgres" and "redis"
+	redis *redisSet
 	start time.Time
 	ctx   context.Context // cancelled when the run is abandoned
 
@@ -681,19 +686,45 @@ var faults = []fault{
 	{"flush-redis", 3, func(ch *chaos, rng *rand.Rand) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := ch.e.Redis.FlushAll(ctx); err != nil {
+		p, err := ch.redis.Primary(ctx)
+		if err == nil {
+			err = ch.redis.Servers[p].FlushAll(ctx)
+		}
+		if err != nil {
 			return "FLUSHALL failed: " + err.Error()
 		}
-		return "FLUSHALL redis"
+		return "FLUSHALL the redis primary (the replica follows)"
 	}},
 	{"restart-redis", 2, func(ch *chaos, rng *rand.Rand) string {
-		ch.e.Redis.Kill()
-		down := time.Duration(rng.IntN(1000)) * time.Millisecond
+		// The primary dies and is back, empty, before the Sentinels act
+		// (or just as they do): everything in Redis is gone.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		p, err := ch.redis.Primary(ctx)
+		cancel()
+		if err != nil {
+			return "restart failed: " + err.Error()
+		}
+		r := ch.redis.Servers[p]
+		r.Kill()
+		down := time.Duration(rng.IntN(900)) * time.Millisecond
 		time.Sleep(down)
-		if err := ch.e.Redis.Start(); err != nil {
+		if err := r.Start(); err != nil {
 			ch.t.Fatalf("restart own redis: %v", err)
 		}
-		return fmt.Sprintf("SIGKILL redis, restarted empty after %v", down)
+		if err := ch.redis.Settle(30 * time.Second); err != nil {
+			ch.errorf("after restarting the redis primary: %v", err)
+		}
+		return fmt.Sprintf("SIGKILL the redis primary, restarted empty after %v", down)
+	}},
+	{"redis-failover", 2, func(ch *chaos, rng *rand.Rand) string {
+		// The primary dies for good: the Sentinels promote the replica and
+		// every program must follow them to it.
+		took, err := ch.redis.Failover(30 * time.Second)
+		if err != nil {
+			ch.errorf("redis failover: %v", err)
+			return "failover failed: " + err.Error()
+		}
+		return fmt.Sprintf("SIGKILL the redis primary: the replica promoted after %v, the old primary back as its replica", took.Round(time.Millisecond))
 	}},
 	{"pg-terminate", 3, func(ch *chaos, rng *rand.Rand) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -723,11 +754,11 @@ var faults = []fault{
 		// A slow network to both dependencies for a while.
 		d := time.Duration(500+rng.IntN(2500)) * time.Millisecond
 		lat := 5 + rng.IntN(30)
-		for _, p := range ch.net {
+		for _, p := range ch.proxies() {
 			p.add(fmt.Sprintf(`{"name":"chaos-lat","type":"latency","stream":"downstream","attributes":{"latency":%d,"jitter":%d}}`, lat, lat/2))
 		}
 		time.Sleep(d)
-		for _, p := range ch.net {
+		for _, p := range ch.proxies() {
 			p.remove("chaos-lat")
 		}
 		return fmt.Sprintf("latency %d±%d ms to Postgres and Redis for %v", lat, lat/2, d)
@@ -737,9 +768,13 @@ var faults = []fault{
 		// transaction, a commit, a lock try, a dequeue).
 		kind := []string{"postgres", "redis"}[rng.IntN(2)]
 		d := time.Duration(50+rng.IntN(300)) * time.Millisecond
-		ch.net[kind].add(`{"name":"chaos-reset","type":"reset_peer","attributes":{"timeout":0}}`)
+		for _, p := range ch.net[kind] {
+			p.add(`{"name":"chaos-reset","type":"reset_peer","attributes":{"timeout":0}}`)
+		}
 		time.Sleep(d)
-		ch.net[kind].remove("chaos-reset")
+		for _, p := range ch.net[kind] {
+			p.remove("chaos-reset")
+		}
 		return fmt.Sprintf("%s connections reset for %v", kind, d)
 	}},
 	{"net-stall", 1, func(ch *chaos, rng *rand.Rand) string {
@@ -747,9 +782,13 @@ var faults = []fault{
 		// (ACCEPT_TIMEOUT, statement_timeout) must give up, not hang.
 		kind := []string{"postgres", "redis"}[rng.IntN(2)]
 		d := time.Duration(300+rng.IntN(1700)) * time.Millisecond
-		ch.net[kind].add(`{"name":"chaos-stall","type":"timeout","attributes":{"timeout":0}}`)
+		for _, p := range ch.net[kind] {
+			p.add(`{"name":"chaos-stall","type":"timeout","attributes":{"timeout":0}}`)
+		}
 		time.Sleep(d)
-		ch.net[kind].remove("chaos-stall")
+		for _, p := range ch.net[kind] {
+			p.remove("chaos-stall")
+		}
 		return fmt.Sprintf("%s stalled for %v", kind, d)
 	}},
 	{"stall-api", 2, func(ch *chaos, rng *rand.Rand) string {
@@ -802,6 +841,11 @@ var faults = []fault{
 	}},
 }
 
+// proxies are every proxy in front of a dependency.
+func (ch *chaos) proxies() []*toxic {
+	return append(append([]*toxic(nil), ch.net["postgres"]...), ch.net["redis"]...)
+}
+
 // setLockTTL restarts every program, gracefully, with LOCK_TTL=ttl.
 func (ch *chaos) setLockTTL(ttl string) {
 	for _, p := range ch.e.procs() {
@@ -826,10 +870,11 @@ func (ch *chaos) fault(rng *rand.Rand, f fault) {
 	ch.t.Log(line)
 }
 
-// injectFaults runs faults at seeded random moments until d has passed:
-// first each kind once in a seeded order, then by weight; and for a
-// seeded window of the run every program runs with a tiny LOCK_TTL.
-func (ch *chaos) injectFaults(d time.Duration, tinyFrom, tinyTo time.Duration) map[string]int {
+// injectFaults runs faults at seeded random moments until d has passed
+// (and, with everyKind, each kind has run): first each kind once in a
+// seeded order, then by weight; and for a seeded window of the run every
+// program runs with a tiny LOCK_TTL.
+func (ch *chaos) injectFaults(d time.Duration, tinyFrom, tinyTo time.Duration, everyKind bool) map[string]int {
 	rng := rand.New(rand.NewPCG(ch.seed, 0xfa17))
 	counts := map[string]int{}
 	total := 0
@@ -840,7 +885,7 @@ func (ch *chaos) injectFaults(d time.Duration, tinyFrom, tinyTo time.Duration) m
 	tiny := tinyFrom == 0
 	for n := 0; ; {
 		gap := time.Duration(300+rng.IntN(2200)) * time.Millisecond
-		if ch.since()+gap >= d {
+		if ch.since()+gap >= d && (!everyKind || n >= len(order)) {
 			break
 		}
 		time.Sleep(gap)
@@ -885,7 +930,10 @@ func (ch *chaos) injectFaults(d time.Duration, tinyFrom, tinyTo time.Duration) m
 
 // ---- the run ----
 
-func runChaos(t *testing.T, seed uint64, d time.Duration) {
+// runChaos runs one seed for d; everyKind runs past d, if need be, until
+// each kind of fault has been injected once (a regression seed replays
+// what it did when it was found).
+func runChaos(t *testing.T, seed uint64, d time.Duration, everyKind bool) {
 	// Seeded choices of the run itself (the clients and the fault injector
 	// have their own streams).
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
@@ -900,17 +948,23 @@ func runChaos(t *testing.T, seed uint64, d time.Duration) {
 	if tinyFrom == 0 {
 		ttl = chaosTinyTTL
 	}
-	net := map[string]*toxic{}
-	e := StartEnvWith(t, Options{Workers: 3, APIs: 2, OwnRedis: true, OwnPostgres: true, Via: func(kind, raw string) string {
+	// Redis is a primary, a replica and three Sentinels; toxiproxy sits in
+	// front of both servers and of Postgres.
+	set := startSentinels(t, true)
+	net := map[string][]*toxic{"redis": set.Proxies}
+	e := StartEnvWith(t, Options{Workers: 3, APIs: 2, RedisURL: set.URL, OwnPostgres: true, Via: func(kind, raw string) string {
+		if kind != "postgres" {
+			return raw // the Sentinels name the proxied servers
+		}
 		p, via := newToxicProxy(t, kind, raw)
-		net[kind] = p
+		net[kind] = []*toxic{p}
 		return via
 	}, Env: map[string]string{
 		"LOCK_TTL": ttl, "LOG_LEVEL": "warn", "SHUTDOWN_TIMEOUT": "10s",
 	}})
 	ctx, abandon := context.WithCancel(context.Background())
 	defer abandon()
-	ch := &chaos{t: t, e: e, seed: seed, ctx: ctx, net: net, byKey: map[string]*jReq{},
+	ch := &chaos{t: t, e: e, seed: seed, ctx: ctx, net: net, redis: set, byKey: map[string]*jReq{},
 		hc: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	ch.bank = ch.client(nil, Basic(bankEmail, bankPassword))
 	ch.admin = ch.client(nil, Basic(adminEmail, adminPassword))
@@ -980,7 +1034,7 @@ func runChaos(t *testing.T, seed uint64, d time.Duration) {
 		stopAll()
 	}()
 
-	counts := ch.injectFaults(d, tinyFrom, tinyTo)
+	counts := ch.injectFaults(d, tinyFrom, tinyTo, everyKind)
 	var summary []string
 	for _, k := range sortedKeys(counts) {
 		summary = append(summary, fmt.Sprintf("%s=%d", k, counts[k]))

@@ -252,6 +252,9 @@ type Options struct {
 	// (Env.Redis) instead of claiming a database of the shared Redis, so
 	// the test may flush or restart it without disturbing anything else.
 	OwnRedis bool
+	// RedisURL, when set, is the Redis the programs use (a Sentinel set
+	// of the test's own, say) instead of a database of the shared one.
+	RedisURL string
 	// OwnPostgres starts a Postgres cluster of the test's own
 	// (Env.Postgres), so the test may stop and start it.
 	OwnPostgres bool
@@ -281,10 +284,13 @@ func StartEnvWith(t *testing.T, o Options) *Env {
 	e := &Env{t: t, DBName: "wallet_e2e_" + randHex(6)}
 	e.DatabaseURL = dbURL(e.DBName)
 	logDir := t.TempDir()
-	if o.OwnRedis {
+	switch {
+	case o.RedisURL != "":
+		e.RedisURL = o.RedisURL
+	case o.OwnRedis:
 		e.Redis = StartRedis(t, filepath.Join(logDir, "redis.log"))
 		e.RedisURL = e.Redis.URL()
-	} else {
+	default:
 		e.RedisDB = claimRedisDB(t)
 		e.RedisURL = redisURL(e.RedisDB)
 	}
@@ -631,8 +637,15 @@ func (p *Proc) Getenv(key string) string {
 	return ""
 }
 
-// RedisClient returns a client on the deployment's Redis database.
+// RedisClient returns a client on the deployment's Redis database (on
+// its primary, when RedisURL names Sentinels).
 func (e *Env) RedisClient() *redis.Client {
+	if u, err := url.Parse(e.RedisURL); err == nil && u.Scheme == "redis-sentinel" {
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: u.Query().Get("master"), SentinelAddrs: strings.Split(u.Host, ","),
+			DB: func() int { n, _ := strconv.Atoi(strings.Trim(u.Path, "/")); return n }(),
+		})
+	}
 	opt, err := redis.ParseURL(e.RedisURL)
 	if err != nil {
 		panic(err)

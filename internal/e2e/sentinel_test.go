@@ -18,36 +18,64 @@ import (
 
 const sentinelMaster = "wallet"
 
-// startSentinels starts a Redis primary, a replica of it, and three
-// Sentinels watching them (a quorum of two, the primary declared down
-// after one second), all the test's own. It returns the primary, the
-// replica and REDIS_URL's redis-sentinel form for them.
-func startSentinels(t *testing.T) (primary, replica *RedisServer, url string) {
+// redisSet is a Redis primary, a replica of it and three Sentinels
+// watching them (a quorum of two, a server declared down after one
+// second), all the test's own.
+type redisSet struct {
+	t *testing.T
+	// Servers are the two servers, Servers[0] started as the primary.
+	Servers []*RedisServer
+	// Proxies, when the set was started proxied, are toxiproxy proxies in
+	// front of each server (Proxies[i] before Servers[i]): the servers
+	// announce the proxy's address, so the Sentinels, the replication
+	// link and every client reach them through it.
+	Proxies []*toxic
+	// URL is REDIS_URL's redis-sentinel form for the set.
+	URL       string
+	sentinels []string
+}
+
+// startSentinels starts a redisSet; proxied puts a toxiproxy proxy in
+// front of each server.
+func startSentinels(t *testing.T, proxied bool) *redisSet {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip(err)
 	}
+	s := &redisSet{t: t}
 	dir := t.TempDir()
-	newServer := func(name string, args ...string) *RedisServer {
+	// The address each server is known by: its proxy's, or its own.
+	var addrs []string
+	for i, name := range []string{"redis0", "redis1"} {
 		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		r := &RedisServer{t: t, Addr: freeAddr(t), Log: filepath.Join(dir, name, "redis.log"), Args: args}
+		r := &RedisServer{t: t, Addr: freeAddr(t), Log: filepath.Join(dir, name, "redis.log")}
+		addr := r.Addr
+		if proxied {
+			p, via := newToxicProxy(t, name, "redis://"+r.Addr)
+			s.Proxies = append(s.Proxies, p)
+			addr = strings.TrimPrefix(via, "redis://")
+			host, port, _ := net.SplitHostPort(addr)
+			r.Args = append(r.Args, "--replica-announce-ip", host, "--replica-announce-port", port)
+		}
+		if i == 1 {
+			host, port, _ := net.SplitHostPort(addrs[0])
+			r.Args = append(r.Args, "--replicaof", host, port)
+		}
 		if err := r.Start(); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(r.Kill)
-		return r
+		s.Servers = append(s.Servers, r)
+		addrs = append(addrs, addr)
 	}
-	primary = newServer("primary")
-	phost, pport, _ := net.SplitHostPort(primary.Addr)
-	replica = newServer("replica", "--replicaof", phost, pport)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if info, ok := waitReplication(ctx, replica, "master_link_status:up"); !ok {
+	if info, ok := waitReplication(ctx, s.Servers[1], "master_link_status:up"); !ok {
 		t.Fatalf("the replica never synced: %s", info)
 	}
-	var addrs []string
+	phost, pport, _ := net.SplitHostPort(addrs[0])
 	for i := range 3 {
 		addr := freeAddr(t)
 		_, port, _ := net.SplitHostPort(addr)
@@ -68,10 +96,10 @@ func startSentinels(t *testing.T) (primary, replica *RedisServer, url string) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cmd.Process.Signal(syscall.SIGKILL); cmd.Wait() })
-		sc := redis.NewSentinelClient(&redis.Options{Addr: addr})
+		s.sentinels = append(s.sentinels, addr)
 		for {
-			got, err := sc.GetMasterAddrByName(ctx, sentinelMaster).Result()
-			if err == nil && len(got) == 2 && net.JoinHostPort(got[0], got[1]) == primary.Addr {
+			got, err := s.masterAddr(ctx, i)
+			if err == nil && got == addrs[0] {
 				break
 			}
 			if ctx.Err() != nil {
@@ -79,10 +107,118 @@ func startSentinels(t *testing.T) (primary, replica *RedisServer, url string) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		sc.Close()
-		addrs = append(addrs, addr)
 	}
-	return primary, replica, "redis-sentinel://" + strings.Join(addrs, ",") + "/0?master=" + sentinelMaster
+	s.URL = "redis-sentinel://" + strings.Join(s.sentinels, ",") + "/0?master=" + sentinelMaster
+	return s
+}
+
+// masterAddr is the primary's address as Sentinel i knows it.
+func (s *redisSet) masterAddr(ctx context.Context, i int) (string, error) {
+	sc := redis.NewSentinelClient(&redis.Options{Addr: s.sentinels[i], MaxRetries: -1})
+	defer sc.Close()
+	got, err := sc.GetMasterAddrByName(ctx, sentinelMaster).Result()
+	if err != nil {
+		return "", err
+	}
+	if len(got) != 2 {
+		return "", fmt.Errorf("sentinel %d: master address %v", i, got)
+	}
+	return net.JoinHostPort(got[0], got[1]), nil
+}
+
+// known is the address server i is known by (its proxy's when proxied).
+func (s *redisSet) known(i int) string {
+	if s.Proxies != nil {
+		return s.Proxies[i].proxy.Listen
+	}
+	return s.Servers[i].Addr
+}
+
+// Primary returns the index of the server the Sentinels name primary now.
+func (s *redisSet) Primary(ctx context.Context) (int, error) {
+	var last error
+	for i := range s.sentinels {
+		addr, err := s.masterAddr(ctx, i)
+		if err != nil {
+			last = err
+			continue
+		}
+		for j := range s.Servers {
+			if s.known(j) == addr {
+				return j, nil
+			}
+		}
+		last = fmt.Errorf("sentinel %d names %s, none of the servers", i, addr)
+	}
+	return -1, last
+}
+
+// Failover SIGKILLs the primary, waits (up to within) until the Sentinels
+// have promoted the other server and it acts as primary, then starts the
+// killed one again and waits until it has synced as a replica of the new
+// primary. It returns how long the promotion took.
+func (s *redisSet) Failover(within time.Duration) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	old, err := s.Primary(ctx)
+	if err != nil {
+		return 0, err
+	}
+	next := 1 - old
+	start := time.Now()
+	s.Servers[old].Kill()
+	if info, ok := waitReplication(ctx, s.Servers[next], "role:master"); !ok {
+		return 0, fmt.Errorf("%s never promoted: %s", s.Servers[next].Addr, info)
+	}
+	took := time.Since(start)
+	for {
+		if p, err := s.Primary(ctx); err == nil && p == next {
+			break
+		}
+		if ctx.Err() != nil {
+			return took, fmt.Errorf("the Sentinels never named %s primary", s.Servers[next].Addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := s.Servers[old].Start(); err != nil {
+		return took, err
+	}
+	return took, s.settle(ctx)
+}
+
+// Settle waits (up to within) until the set is whole again: the
+// Sentinels name a primary, it acts as one, and the other server is its
+// synced replica. A fault that leaves it so lets the next failover find a
+// replica to promote.
+func (s *redisSet) Settle(within time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	return s.settle(ctx)
+}
+
+func (s *redisSet) settle(ctx context.Context) error {
+	var last string
+	for {
+		if p, err := s.Primary(ctx); err != nil {
+			last = err.Error()
+		} else {
+			rp, rr := s.Servers[p].Client(), s.Servers[1-p].Client()
+			role, _ := rp.Info(ctx, "replication").Result()
+			repl, _ := rr.Info(ctx, "replication").Result()
+			rp.Close()
+			rr.Close()
+			_, port, _ := net.SplitHostPort(s.known(p))
+			if strings.Contains(role, "role:master") && strings.Contains(repl, "master_link_status:up") &&
+				strings.Contains(repl, "master_port:"+port+"\r\n") {
+				return nil
+			}
+			last = fmt.Sprintf("primary %s:\n%s\nreplica %s:\n%s", s.Servers[p].Addr, role, s.Servers[1-p].Addr, repl)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("the redis set never settled: %s", last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitReplication polls r's INFO replication until it contains want or
@@ -109,8 +245,9 @@ func waitReplication(ctx context.Context, r *RedisServer, want string) (string, 
 // twice and the audit is clean; meanwhile requests get 503 (never 500).
 func TestRedisSentinelFailover(t *testing.T) {
 	t.Parallel()
-	primary, replica, url := startSentinels(t)
-	e := StartEnvWith(t, Options{Workers: 2, Env: map[string]string{"REDIS_URL": url, "LOCK_TTL": "3s"}})
+	set := startSentinels(t, false)
+	primary, replica := set.Servers[0], set.Servers[1]
+	e := StartEnvWith(t, Options{Workers: 2, RedisURL: set.URL, Env: map[string]string{"LOCK_TTL": "3s"}})
 	l := startOutageLoad(t, e, "failover", 6, 100_00, 6)
 	time.Sleep(2 * time.Second)
 	before := l.seq.Load()
