@@ -39,8 +39,12 @@ func run() error {
 	results := a.RedisStore.NewResults(log)
 	go results.Run(ctx)
 
+	oauth, err := a.Authorizer(ctx)
+	if err != nil {
+		return err
+	}
 	srv := httpapi.New(httpapi.Deps{
-		Config: cfg, Service: a.Service, Sessions: a.RedisStore, Results: results, Ready: a.Ready,
+		Config: cfg, Service: a.Service, OAuth: oauth, Sessions: a.RedisStore, Results: results, Ready: a.Ready,
 		Registry: a.Registry, Log: log, Queues: a.Queue.Inspector().Queues,
 		Dashboard: asynqmon.New(asynqmon.Options{RootPath: "/admin/queues", RedisConnOpt: a.RedisOpt, ReadOnly: true}),
 	})

@@ -38,6 +38,10 @@ type Config struct {
 	DepositShare float64
 	HoldShare    float64
 
+	// Auth is how the users and the bank call: "token" (opaque Bearer
+	// tokens of POST /api/tokens) or "jwt" (OAuth access tokens).
+	Auth string
+
 	RedisDB int
 	Keep    bool
 	Build   bool
@@ -117,6 +121,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.Float64Var(&c.HotShare, "hot-share", 0, "share of transfers debited from one hot wallet, 0..1")
 	fs.Float64Var(&c.DepositShare, "deposit-share", 0, "share of deposits among operations, 0..1")
 	fs.Float64Var(&c.HoldShare, "hold-share", 0, "share of holds placed for one hot merchant wallet (and captured by it 200 ms later), 0..1")
+	fs.StringVar(&c.Auth, "auth", "token", "how clients authenticate: token (opaque Bearer tokens from POST /api/tokens) or jwt (OAuth access tokens: authorization code + PKCE for users, client credentials for the bank)")
 	fs.IntVar(&c.RedisDB, "redis-db", 9, "Redis database for a started service (flushed first)")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the started service's database, the scratch pgbench database and the logs")
 	fs.BoolVar(&c.Build, "build", true, "with -start, go build bin/api and bin/worker first")
@@ -192,6 +197,9 @@ func (c *Config) validate() error {
 	}
 	if c.HotShare < 0 || c.HotShare > 1 || c.DepositShare < 0 || c.DepositShare > 1 || c.HoldShare < 0 || c.HoldShare > 1 {
 		errs = append(errs, errors.New("-hot-share, -deposit-share, -hold-share: 0..1"))
+	}
+	if c.Auth != "token" && c.Auth != "jwt" {
+		errs = append(errs, errors.New("-auth: token or jwt"))
 	}
 	if c.RedisDB < 0 || c.RedisDB > 15 {
 		errs = append(errs, errors.New("-redis-db: 0..15"))

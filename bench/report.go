@@ -44,6 +44,7 @@ type RunResult struct {
 	Scenario string  `json:"scenario"`
 	Workers  int     `json:"workers,omitempty"`
 	Wallets  int     `json:"wallets"`
+	Auth     string  `json:"auth"`
 	URL      string  `json:"url"`
 	Database string  `json:"database,omitempty"`
 	SetupS   float64 `json:"setup_s"`

@@ -106,6 +106,8 @@ func startService(ctx context.Context, cfg Config, workers int, runID string, u 
 		"LOG_LEVEL":   envOr("LOG_LEVEL", "warn"),
 		// Every benchmark user signs up from this one address.
 		"SIGNUP_LIMIT": "0",
+		// -auth jwt: tokens outlive every phase of the run.
+		"ACCESS_TOKEN_TTL": "6h",
 	}
 	api := newProc("api", filepath.Join(cfg.BinDir, "api"), env, s.logDir)
 	s.procs = append(s.procs, api)

@@ -44,7 +44,19 @@ func basicAuth(c credentials) string {
 // bank deposit, concurrently; the hot wallet gets much more when asked.
 func setup(ctx context.Context, c *client, cfg Config, spec runSpec, runID string, u *ui) (*population, error) {
 	start := time.Now()
-	bank, err := token(ctx, c, basicAuth(cfg.Bank))
+	issue := func(ctx context.Context, cred credentials) (string, error) { return token(ctx, c, basicAuth(cred)) }
+	var bank string
+	var err error
+	if cfg.Auth == "jwt" {
+		clientID, rerr := registerOAuthClient(ctx, c, cfg.Admin)
+		if rerr != nil {
+			return nil, fmt.Errorf("register the OAuth client (-admin %s): %w", cfg.Admin.Email, rerr)
+		}
+		issue = func(ctx context.Context, cred credentials) (string, error) { return jwtFor(ctx, c, clientID, cred) }
+		bank, err = bankJWT(ctx, c, cfg.Bank)
+	} else {
+		bank, err = token(ctx, c, basicAuth(cfg.Bank))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bank token (-bank %s): %w", cfg.Bank.Email, err)
 	}
@@ -52,7 +64,7 @@ func setup(ctx context.Context, c *client, cfg Config, spec runSpec, runID strin
 
 	b := u.bar(int64(spec.Wallets), "signing up")
 	err = forEach(ctx, spec.Wallets, cfg.SetupConcurrency, func(ctx context.Context, i int) error {
-		usr, err := signUp(ctx, c, runID, i)
+		usr, err := signUp(ctx, c, runID, i, issue)
 		p.Users[i] = usr
 		b.add(1)
 		return err
@@ -134,7 +146,7 @@ func token(ctx context.Context, c *client, auth string) (string, error) {
 
 // signUp creates user i of the run and gets its token. A sign-up whose
 // answer was lost is found again by its email.
-func signUp(ctx context.Context, c *client, runID string, i int) (user, error) {
+func signUp(ctx context.Context, c *client, runID string, i int, issue func(context.Context, credentials) (string, error)) (user, error) {
 	email := fmt.Sprintf("bench-%s-%d@example.org", runID, i)
 	password := "bench-" + runID
 	body, _ := json.Marshal(map[string]string{"name": "Bench user " + strconv.Itoa(i), "email": email, "password": password})
@@ -149,7 +161,7 @@ func signUp(ctx context.Context, c *client, runID string, i int) (user, error) {
 	if err != nil && !(errors.As(err, &ae) && ae.Code == "email_taken") {
 		return user{}, err
 	}
-	auth, err := token(ctx, c, basicAuth(credentials{email, password}))
+	auth, err := issue(ctx, credentials{email, password})
 	if err != nil {
 		return user{}, err
 	}

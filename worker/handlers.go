@@ -18,6 +18,7 @@ type handlers struct {
 	log          *slog.Logger
 	sweepAfter   time.Duration
 	keyRetention time.Duration
+	oauth        *ledger.Authorizer
 }
 
 // pruneInterval is how often a worker's scheduler (once across all
@@ -77,6 +78,16 @@ func (h *handlers) expireRequest(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	_, err = h.svc.ExpirePaymentRequests(ctx, []string{p.ID}, 1)
+	return err
+}
+
+// maintainOAuth repairs the copy of the OAuth revocations in Redis (after
+// a flush or a failover) and prunes codes and token families that ended.
+func (h *handlers) maintainOAuth(ctx context.Context, _ *asynq.Task) error {
+	synced, pruned, err := h.oauth.MaintainOAuth(ctx)
+	if pruned > 0 {
+		h.log.Info("oauth maintained", slog.Int("revocations", synced), slog.Int("pruned", pruned))
+	}
 	return err
 }
 

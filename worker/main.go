@@ -108,7 +108,11 @@ func run() error {
 			log.Warn("task failed", slog.String("type", t.Type()), slog.String("operation_id", id), slog.Any("error", err))
 		}),
 	})
-	h := &handlers{svc: a.Service, log: log, sweepAfter: cfg.SweepAfter, keyRetention: cfg.IdempotencyRetention}
+	oauth, err := a.Authorizer(ctx)
+	if err != nil {
+		return err
+	}
+	h := &handlers{svc: a.Service, log: log, sweepAfter: cfg.SweepAfter, keyRetention: cfg.IdempotencyRetention, oauth: oauth}
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(queue.TypeApply, h.apply)
 	mux.HandleFunc(queue.TypeSweep, h.sweep)
@@ -116,6 +120,7 @@ func run() error {
 	mux.HandleFunc(queue.TypeWithdrawalExpire, h.expireWithdrawal)
 	mux.HandleFunc(queue.TypeRequestExpire, h.expireRequest)
 	mux.HandleFunc(queue.TypePruneKeys, h.pruneKeys)
+	mux.HandleFunc(queue.TypeOAuthMaintain, h.maintainOAuth)
 
 	// Every worker runs a scheduler; Unique keeps one sweep per interval.
 	sched := asynq.NewScheduler(a.RedisOpt, &asynq.SchedulerOpts{Logger: app.AsynqLogger{Log: log}, LogLevel: asynq.WarnLevel})
@@ -123,9 +128,11 @@ func run() error {
 		asynq.Queue(queue.Name), asynq.Unique(cfg.SweepInterval), asynq.MaxRetry(0), asynq.Timeout(queue.TaskTimeout)); err != nil {
 		return err
 	}
-	if _, err := sched.Register("@every "+pruneInterval.String(), asynq.NewTask(queue.TypePruneKeys, nil),
-		asynq.Queue(queue.Name), asynq.Unique(pruneInterval), asynq.MaxRetry(0), asynq.Timeout(queue.TaskTimeout)); err != nil {
-		return err
+	for _, typ := range []string{queue.TypePruneKeys, queue.TypeOAuthMaintain} {
+		if _, err := sched.Register("@every "+pruneInterval.String(), asynq.NewTask(typ, nil),
+			asynq.Queue(queue.Name), asynq.Unique(pruneInterval), asynq.MaxRetry(0), asynq.Timeout(queue.TaskTimeout)); err != nil {
+			return err
+		}
 	}
 
 	var metricsSrv *http.Server

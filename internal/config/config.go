@@ -105,6 +105,19 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 	// SessionTTL is how long a session or access token lives.
 	SessionTTL time.Duration `env:"SESSION_TTL" envDefault:"24h"`
+	// OAuthIssuer is the authorization server's issuer (OAUTH_ISSUER):
+	// every absolute URL of its metadata, and each access token's iss and
+	// aud.
+	OAuthIssuer string `env:"OAUTH_ISSUER" envDefault:"http://localhost:8080"`
+	// OAuthSigningKeys are the access tokens' Ed25519 keys,
+	// kid=base64url-seed,... (the first signs; all verify and are
+	// published). Empty outside production: a development key kept in
+	// Postgres.
+	OAuthSigningKeys string `env:"OAUTH_SIGNING_KEYS"`
+	// AccessTokenTTL is an OAuth access token's life; RefreshTokenTTL a
+	// refresh token family's, from its sign-in.
+	AccessTokenTTL  time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"15m"`
+	RefreshTokenTTL time.Duration `env:"REFRESH_TOKEN_TTL" envDefault:"720h"`
 	// TrustedProxies are the addresses (IPs or CIDRs) of the reverse
 	// proxies in front of the API. Only a request from one of them may
 	// name the client (X-Forwarded-For), the host (X-Forwarded-Host) and
@@ -186,6 +199,13 @@ func (c *Config) Validate() error {
 		if c.BankPassword == DevBankPassword || c.AdminPassword == DevAdminPassword {
 			errs = append(errs, errors.New("BANK_PASSWORD/ADMIN_PASSWORD: the development default is refused in production"))
 		}
+		if strings.TrimSpace(c.OAuthSigningKeys) == "" {
+			errs = append(errs, errors.New("OAUTH_SIGNING_KEYS: must be set in production (kid=base64url-seed,...)"))
+		}
+	}
+	if u, err := url.Parse(c.OAuthIssuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.OAuthIssuer, "/") {
+		errs = append(errs, errors.New("OAUTH_ISSUER: must be an http(s) URL without a query, a fragment or a trailing slash"))
 	}
 	if len(c.BankPassword) < 8 || len(c.AdminPassword) < 8 {
 		errs = append(errs, errors.New("BANK_PASSWORD/ADMIN_PASSWORD: must be at least 8 characters"))
@@ -200,6 +220,7 @@ func (c *Config) Validate() error {
 		"SESSION_TTL": c.SessionTTL, "SWEEP_INTERVAL": c.SweepInterval, "SWEEP_AFTER": c.SweepAfter,
 		"TASK_CHECK_INTERVAL": c.TaskCheckInterval, "SHUTDOWN_TIMEOUT": c.ShutdownTimeout,
 		"ACCEPT_TIMEOUT": c.AcceptTimeout, "WITHDRAWAL_TIMEOUT": c.WithdrawalTimeout,
+		"ACCESS_TOKEN_TTL": c.AccessTokenTTL, "REFRESH_TOKEN_TTL": c.RefreshTokenTTL,
 	} {
 		if d <= 0 {
 			errs = append(errs, errors.New(name+": must be positive"))

@@ -68,7 +68,17 @@ func TestValidate(t *testing.T) {
 		}, "ADMIN_PASSWORD"},
 		{"production with real passwords", func(c *config.Config) {
 			c.AppEnv, c.BankPassword, c.AdminPassword = "production", "a-real-bank-secret", "a-real-admin-secret"
+			c.OAuthSigningKeys = "k1=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 		}, ""},
+		{"production without signing keys", func(c *config.Config) {
+			c.AppEnv, c.BankPassword, c.AdminPassword = "production", "a-real-bank-secret", "a-real-admin-secret"
+		}, "OAUTH_SIGNING_KEYS"},
+		{"OAUTH_ISSUER https", func(c *config.Config) { c.OAuthIssuer = "https://wallet.example.com" }, ""},
+		{"OAUTH_ISSUER with a trailing slash", func(c *config.Config) { c.OAuthIssuer = "https://wallet.example.com/" }, "OAUTH_ISSUER"},
+		{"OAUTH_ISSUER with a query", func(c *config.Config) { c.OAuthIssuer = "https://wallet.example.com?x=1" }, "OAUTH_ISSUER"},
+		{"OAUTH_ISSUER not a URL", func(c *config.Config) { c.OAuthIssuer = "wallet" }, "OAUTH_ISSUER"},
+		{"zero ACCESS_TOKEN_TTL", func(c *config.Config) { c.AccessTokenTTL = 0 }, "ACCESS_TOKEN_TTL"},
+		{"negative REFRESH_TOKEN_TTL", func(c *config.Config) { c.RefreshTokenTTL = -time.Hour }, "REFRESH_TOKEN_TTL"},
 		{"short password", func(c *config.Config) { c.BankPassword = "short" }, "BANK_PASSWORD"},
 		{"same bank and admin email", func(c *config.Config) { c.AdminEmail = strings.ToUpper(c.BankEmail) }, "ADMIN_EMAIL"},
 		{"no bank email", func(c *config.Config) { c.BankEmail = "" }, "BANK_EMAIL"},

@@ -18,6 +18,9 @@ type accCaller struct {
 	c     *Client
 	hdr   H    // added to every request (a planted cookie, say)
 	creds user // the principal's own credentials, for the login row
+	// scopes are an OAuth access token's; nil for every other way of
+	// signing in, which carries all of the role's.
+	scopes []string
 }
 
 // accWant is one cell of the matrix.
@@ -33,6 +36,48 @@ type accRow struct {
 	body               func(cl accCaller) any // nil: no body
 	want               map[string]accWant     // by principal; all five required
 	check              func(t *testing.T, cl accCaller, r *Resp)
+	// scope is what the endpoint needs of an OAuth token: one scope, or
+	// alternatives as "a|b"; "" nothing, "role" every scope of the
+	// caller's role.
+	scope string
+}
+
+// accRoleScopes are the scopes each principal's role carries
+// (API-OAUTH.md, and the README's table).
+var accRoleScopes = map[string][]string{
+	"anon": {}, "A": {"wallet:read", "wallet:transfer"}, "B": {"wallet:read", "wallet:transfer"},
+	"bank": {"wallet:read", "bank:deposit"}, "admin": {"wallet:read", "admin"},
+	// The money matrix's principals.
+	"payer": {"wallet:read", "wallet:transfer"}, "recipient": {"wallet:read", "wallet:transfer"},
+	"other": {"wallet:read", "wallet:transfer"}, "bank2": {"wallet:read", "bank:deposit"},
+}
+
+// expect is the cell of row for cl: the principal's, unless cl's OAuth
+// token lacks a scope that the endpoint needs and the role has, which is
+// 403 insufficient_scope.
+func (row accRow) expect(cl accCaller) accWant {
+	want := row.want[cl.who]
+	if cl.scopes == nil || row.scope == "" {
+		return want
+	}
+	role := accRoleScopes[cl.who]
+	if row.scope == "role" {
+		for _, sc := range role {
+			if !slices.Contains(cl.scopes, sc) {
+				return accWant{403, "insufficient_scope"}
+			}
+		}
+		return want
+	}
+	roleHas, has := false, false
+	for _, sc := range strings.Split(row.scope, "|") {
+		roleHas = roleHas || slices.Contains(role, sc)
+		has = has || slices.Contains(cl.scopes, sc)
+	}
+	if roleHas && !has {
+		return accWant{403, "insufficient_scope"}
+	}
+	return want
 }
 
 var accPrincipals = []string{"anon", "A", "B", "bank", "admin"}
@@ -99,6 +144,32 @@ func TestAccessMatrix(t *testing.T) {
 		{label: "admin (Basic)", who: "admin", c: e.Client(Basic(adminEmail, adminPassword)), creds: adminUser},
 		{label: "admin (cookie)", who: "admin", c: login(adminUser), creds: adminUser},
 	}
+	// OAuth access tokens (JWTs) of each scope: with all of the role's
+	// the answers are the role's; narrower, an endpoint outside them is
+	// 403 insufficient_scope.
+	pub := e.registerClient(t, "public", loopbackRedirect)
+	oauth := func(label, who string, u user, scopes ...string) accCaller {
+		var tok string
+		if who == "bank" {
+			tok = e.bankToken(t, strings.Join(scopes, " "))
+		} else {
+			tok = e.oauthToken(t, pub, u, strings.Join(scopes, " ")).Str("access_token")
+		}
+		if len(scopes) == 0 {
+			scopes = accRoleScopes[who]
+		}
+		return accCaller{label: label, who: who, c: e.Client(Bearer(tok)), creds: u, scopes: scopes}
+	}
+	callers = append(callers,
+		oauth("A (OAuth)", "A", a),
+		oauth("A (OAuth wallet:read)", "A", a, "wallet:read"),
+		oauth("A (OAuth wallet:transfer)", "A", a, "wallet:transfer"),
+		oauth("bank (OAuth client)", "bank", bankUser),
+		oauth("bank (OAuth wallet:read)", "bank", bankUser, "wallet:read"),
+		oauth("bank (OAuth bank:deposit)", "bank", bankUser, "bank:deposit"),
+		oauth("admin (OAuth)", "admin", adminUser),
+		oauth("admin (OAuth wallet:read)", "admin", adminUser, "wallet:read"),
+	)
 	for i := range callers {
 		if callers[i].who == "anon" {
 			callers[i].creds = a // the login row signs in as A
@@ -157,7 +228,7 @@ func TestAccessMatrix(t *testing.T) {
 	}
 
 	rows := []accRow{
-		{name: "own wallet", method: "GET", path: "/api/wallet",
+		{name: "own wallet", method: "GET", path: "/api/wallet", scope: "wallet:read",
 			want: accCells(unauth, ok, ok, ok, walletNotFound),
 			check: func(t *testing.T, cl accCaller, r *Resp) {
 				want := map[string][2]string{"A": {a.WalletID, "user"}, "B": {b.WalletID, "user"}, "bank": {settlement, "settlement"}}[cl.who]
@@ -168,81 +239,81 @@ func TestAccessMatrix(t *testing.T) {
 					t.Errorf("%s: a settlement account that paid in has a negative balance: %s", cl.label, r)
 				}
 			}},
-		{name: "own operations", method: "GET", path: "/api/wallet/operations",
+		{name: "own operations", method: "GET", path: "/api/wallet/operations", scope: "wallet:read",
 			want: accCells(unauth, ok, ok, ok, walletNotFound),
 			check: listing(
 				map[string][]string{"A": {depA, opAB}, "B": {depB, opAB}, "bank": {depA, depB, depC}},
 				map[string][]string{"A": {depB, depC, opCD}, "B": {depA, depC, opCD}, "bank": {opAB, opCD}})},
-		{name: "deposit to A", method: "GET", path: "/api/operations/" + depA,
+		{name: "deposit to A", method: "GET", path: "/api/operations/" + depA, scope: "wallet:read",
 			want:  accCells(unauth, ok, opNotFound, ok, ok),
 			check: viewOp(depA, map[string]string{"A": "100.00"})},
-		{name: "A to B", method: "GET", path: "/api/operations/" + opAB,
+		{name: "A to B", method: "GET", path: "/api/operations/" + opAB, scope: "wallet:read",
 			want:  accCells(unauth, ok, ok, opNotFound, ok),
 			check: viewOp(opAB, map[string]string{"A": "90.00", "B": "60.00"})},
-		{name: "deposit to B", method: "GET", path: "/api/operations/" + depB,
+		{name: "deposit to B", method: "GET", path: "/api/operations/" + depB, scope: "wallet:read",
 			want:  accCells(unauth, opNotFound, ok, ok, ok),
 			check: viewOp(depB, map[string]string{"B": "50.00"})},
-		{name: "C to D", method: "GET", path: "/api/operations/" + opCD,
+		{name: "C to D", method: "GET", path: "/api/operations/" + opCD, scope: "wallet:read",
 			want:  accCells(unauth, opNotFound, opNotFound, opNotFound, ok),
 			check: viewOp(opCD, nil)},
-		{name: "C to D, long poll", method: "GET", path: "/api/operations/" + opCD + "?wait=1",
+		{name: "C to D, long poll", method: "GET", path: "/api/operations/" + opCD + "?wait=1", scope: "wallet:read",
 			want:  accCells(unauth, opNotFound, opNotFound, opNotFound, ok),
 			check: viewOp(opCD, nil)},
-		{name: "deposit to C", method: "GET", path: "/api/operations/" + depC,
+		{name: "deposit to C", method: "GET", path: "/api/operations/" + depC, scope: "wallet:read",
 			want:  accCells(unauth, opNotFound, opNotFound, ok, ok),
 			check: viewOp(depC, nil)},
-		{name: "no such operation", method: "GET", path: "/api/operations/" + unknownOp,
+		{name: "no such operation", method: "GET", path: "/api/operations/" + unknownOp, scope: "wallet:read",
 			want: accSame(404, "operation_not_found")},
-		{name: "audit", method: "GET", path: "/api/admin/audit",
+		{name: "audit", method: "GET", path: "/api/admin/audit", scope: "admin",
 			want: accCells(unauth, forbidden, forbidden, forbidden, ok),
 			check: func(t *testing.T, cl accCaller, r *Resp) {
 				if r.Body["ok"] != true {
 					t.Errorf("%s: the audit of a clean ledger is not ok: %s", cl.label, r)
 				}
 			}},
-		{name: "dashboard", method: "GET", path: "/admin/queues",
+		{name: "dashboard", method: "GET", path: "/admin/queues", scope: "admin",
 			want: accCells(unauth, forbidden, forbidden, forbidden, ok),
 			check: func(t *testing.T, cl accCaller, r *Resp) {
 				if !strings.Contains(strings.ToLower(string(r.Raw)), "<html") {
 					t.Errorf("%s: the dashboard is not an HTML page: %s", cl.label, r)
 				}
 			}},
-		{name: "dashboard API: queues", method: "GET", path: "/admin/queues/api/queues",
+		{name: "dashboard API: queues", method: "GET", path: "/admin/queues/api/queues", scope: "admin",
 			want: accCells(unauth, forbidden, forbidden, forbidden, ok),
 			check: func(t *testing.T, cl accCaller, r *Resp) {
 				if _, ok := r.Body["queues"].([]any); !ok {
 					t.Errorf("%s: want {\"queues\": [...]}: %s", cl.label, r)
 				}
 			}},
-		{name: "dashboard API: pause a queue", method: "POST", path: "/admin/queues/api/queues/operations:pause",
+		{name: "dashboard API: pause a queue", method: "POST", path: "/admin/queues/api/queues/operations:pause", scope: "admin",
 			want: accCells(unauth, forbidden, forbidden, forbidden, forbidden)},
-		{name: "dashboard API: delete a queue", method: "DELETE", path: "/admin/queues/api/queues/operations",
+		{name: "dashboard API: delete a queue", method: "DELETE", path: "/admin/queues/api/queues/operations", scope: "admin",
 			want: accCells(unauth, forbidden, forbidden, forbidden, forbidden)},
-		{name: "dashboard API: delete archived tasks", method: "DELETE", path: "/admin/queues/api/queues/operations/archived_tasks:delete_all",
+		{name: "dashboard API: delete archived tasks", method: "DELETE", path: "/admin/queues/api/queues/operations/archived_tasks:delete_all", scope: "admin",
 			want: accCells(unauth, forbidden, forbidden, forbidden, forbidden)},
 		{name: "health", method: "GET", path: "/healthz", want: accCells(ok, ok, ok, ok, ok)},
 		{name: "readiness", method: "GET", path: "/readyz", want: accCells(ok, ok, ok, ok, ok)},
 		{name: "metrics", method: "GET", path: "/metrics", want: accCells(ok, ok, ok, ok, ok)},
 		{name: "unknown API path", method: "GET", path: "/api/no-such-endpoint", want: accCells(
 			accWant{404, "not_found"}, accWant{404, "not_found"}, accWant{404, "not_found"}, accWant{404, "not_found"}, accWant{404, "not_found"})},
-		{name: "access token", method: "POST", path: "/api/tokens",
+		{name: "access token", method: "POST", path: "/api/tokens", scope: "role",
 			want: accSame(201, ""),
 			check: func(t *testing.T, cl accCaller, r *Resp) {
 				if r.Str("access_token") == "" || r.Str("token_type") != "Bearer" {
 					t.Errorf("%s: token answer: %s", cl.label, r)
 				}
 			}},
-		{name: "deposit to A", method: "POST", path: "/api/external_to_wallet", body: opBody(a.WalletID, "matrix"),
+		{name: "deposit to A", method: "POST", path: "/api/external_to_wallet", body: opBody(a.WalletID, "matrix"), scope: "bank:deposit",
 			want: accCells(unauth, forbidden, forbidden, accepted, forbidden)},
-		{name: "deposit to the settlement account", method: "POST", path: "/api/external_to_wallet", body: opBody(settlement, "matrix"),
+		{name: "deposit to the settlement account", method: "POST", path: "/api/external_to_wallet", body: opBody(settlement, "matrix"), scope: "bank:deposit",
 			want: accCells(unauth, forbidden, forbidden, walletNotFound, forbidden)},
-		{name: "transfer to B", method: "POST", path: "/api/wallet_to_wallet", body: opBody(b.WalletID, ""),
+		{name: "transfer to B", method: "POST", path: "/api/wallet_to_wallet", body: opBody(b.WalletID, ""), scope: "wallet:transfer",
 			want: accCells(unauth, accepted, sameWallet, forbidden, forbidden)},
-		{name: "transfer to A", method: "POST", path: "/api/wallet_to_wallet", body: opBody(a.WalletID, ""),
+		{name: "transfer to A", method: "POST", path: "/api/wallet_to_wallet", body: opBody(a.WalletID, ""), scope: "wallet:transfer",
 			want: accCells(unauth, sameWallet, accepted, forbidden, forbidden)},
-		{name: "transfer to C", method: "POST", path: "/api/wallet_to_wallet", body: opBody(c.WalletID, ""),
+		{name: "transfer to C", method: "POST", path: "/api/wallet_to_wallet", body: opBody(c.WalletID, ""), scope: "wallet:transfer",
 			want: accCells(unauth, accepted, accepted, forbidden, forbidden)},
-		{name: "transfer to the settlement account", method: "POST", path: "/api/wallet_to_wallet", body: opBody(settlement, ""),
+		{name: "transfer to the settlement account", method: "POST", path: "/api/wallet_to_wallet", body: opBody(settlement, ""), scope: "wallet:transfer",
 			want: accCells(unauth, walletNotFound, walletNotFound, forbidden, forbidden)},
 		{name: "sign up", method: "POST", path: "/api/signup",
 			body: func(accCaller) any {
@@ -345,7 +416,7 @@ func runAccessMatrix(t *testing.T, e *Env, rows []accRow, callers []accCaller) {
 	bad := 0
 	for i, row := range rows {
 		for _, cl := range callers {
-			want := row.want[cl.who]
+			want := row.expect(cl)
 			q := rawReq{method: row.method, path: row.path, hdr: cl.hdr, noRedirect: true}
 			if row.body != nil {
 				js, err := json.Marshal(row.body(cl))

@@ -240,6 +240,7 @@ var envKeys = []string{
 	"SWEEP_INTERVAL", "SWEEP_AFTER", "PUBSUB_PREFIX", "LOG_LEVEL", "CURRENCY", "MAX_AMOUNT",
 	"SHUTDOWN_TIMEOUT", "WORKER_CONCURRENCY", "TASK_CHECK_INTERVAL", "SESSION_TTL", "BANK_NAME",
 	"SIGNUP_LIMIT", "LOGIN_ADDRESS_LIMIT", "TRUSTED_PROXIES", "ACCEPT_TIMEOUT", "WITHDRAWAL_TIMEOUT",
+	"OAUTH_ISSUER", "OAUTH_SIGNING_KEYS", "ACCESS_TOKEN_TTL", "REFRESH_TOKEN_TTL",
 }
 
 // Options configure StartEnvWith.
@@ -324,6 +325,7 @@ func StartEnvWith(t *testing.T, o Options) *Env {
 		"LOG_LEVEL":      "info",
 		"CURRENCY":       "RUB",
 		"MAX_AMOUNT":     "1000000.00",
+		"OAUTH_ISSUER":   e.BaseURL,
 		// Every test user signs up and fails logins from 127.0.0.1; the
 		// tests of these caps set them.
 		"SIGNUP_LIMIT":        "0",

@@ -3,6 +3,7 @@ package e2e
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -86,6 +87,29 @@ func TestMoneyAccessMatrix(t *testing.T) {
 		{label: "disabled bank (cookie)", who: "disabled", c: disabledCookie},
 		{label: "admin (Basic)", who: "admin", c: admin},
 	}
+	// OAuth access tokens, with all of the role's scopes and with fewer.
+	pub := e.registerClient(t, "public", loopbackRedirect)
+	oauth := func(label, who string, u user, scopes ...string) accCaller {
+		var tok string
+		if who == "bank" {
+			tok = e.bankToken(t, strings.Join(scopes, " "))
+		} else {
+			tok = e.oauthToken(t, pub, u, strings.Join(scopes, " ")).Str("access_token")
+		}
+		if len(scopes) == 0 {
+			scopes = accRoleScopes[who]
+		}
+		return accCaller{label: label, who: who, c: e.Client(Bearer(tok)), scopes: scopes}
+	}
+	callers = append(callers,
+		oauth("payer (OAuth)", "payer", payer),
+		oauth("payer (OAuth wallet:read)", "payer", payer, "wallet:read"),
+		oauth("recipient (OAuth wallet:transfer)", "recipient", recipient, "wallet:transfer"),
+		oauth("its bank (OAuth client)", "bank", user{}),
+		oauth("its bank (OAuth wallet:read)", "bank", user{}, "wallet:read"),
+		oauth("admin (OAuth)", "admin", user{Email: adminEmail, Password: adminPassword}),
+		oauth("admin (OAuth wallet:read)", "admin", user{Email: adminEmail, Password: adminPassword}, "wallet:read"),
+	)
 
 	w := func(status int, code string) accWant { return accWant{status, code} }
 	unauth, off := w(401, "unauthorized"), w(403, "account_disabled")
@@ -121,61 +145,61 @@ func TestMoneyAccessMatrix(t *testing.T) {
 	}
 
 	rows := []accRow{
-		{name: "banks", method: "GET", path: "/api/banks", want: all(ok)},
-		{name: "admin: banks", method: "GET", path: "/api/admin/banks",
+		{name: "banks", scope: "wallet:read", method: "GET", path: "/api/banks", want: all(ok)},
+		{name: "admin: banks", scope: "admin", method: "GET", path: "/api/admin/banks",
 			want: cells(forbidden, forbidden, forbidden, forbidden, forbidden, ok)},
-		{name: "admin: create a bank", method: "POST", path: "/api/admin/banks", body: freshBank,
+		{name: "admin: create a bank", scope: "admin", method: "POST", path: "/api/admin/banks", body: freshBank,
 			want: cells(forbidden, forbidden, forbidden, forbidden, forbidden, created)},
-		{name: "admin: disable an unknown bank", method: "POST", path: "/api/admin/banks/01a23119-0000-7000-8000-00000000beef/disable",
+		{name: "admin: disable an unknown bank", scope: "admin", method: "POST", path: "/api/admin/banks/01a23119-0000-7000-8000-00000000beef/disable",
 			want: cells(forbidden, forbidden, forbidden, forbidden, forbidden, w(404, "bank_not_found"))},
 
-		{name: "place a hold for the recipient", method: "POST", path: "/api/holds",
+		{name: "place a hold for the recipient", scope: "wallet:transfer", method: "POST", path: "/api/holds",
 			body: body(map[string]any{"wallet_id": recipient.WalletID, "amount": "0.01"}),
 			want: cells(accepted, w(422, "same_wallet"), accepted, forbidden, forbidden, forbidden)},
-		{name: "the active hold", method: "GET", path: "/api/holds/" + activeHold,
+		{name: "the active hold", scope: "wallet:read", method: "GET", path: "/api/holds/" + activeHold,
 			want: cells(ok, ok, holdNF, holdNF, holdNF, ok)},
-		{name: "holds", method: "GET", path: "/api/holds", want: all(ok),
+		{name: "holds", scope: "wallet:read", method: "GET", path: "/api/holds", want: all(ok),
 			check: has("holds", activeHold, "payer", "recipient")},
-		{name: "capture the active hold (0.01, not final)", method: "POST", path: "/api/holds/" + activeHold + "/capture",
+		{name: "capture the active hold (0.01, not final)", scope: "wallet:transfer", method: "POST", path: "/api/holds/" + activeHold + "/capture",
 			body: body(map[string]any{"amount": "0.01", "final": false}),
 			want: cells(forbidden, accepted, holdNF, holdNF, holdNF, forbidden)},
-		{name: "capture the closed hold", method: "POST", path: "/api/holds/" + closedHold + "/capture",
+		{name: "capture the closed hold", scope: "wallet:transfer", method: "POST", path: "/api/holds/" + closedHold + "/capture",
 			want: cells(forbidden, w(409, "hold_not_active"), holdNF, holdNF, holdNF, forbidden)},
-		{name: "void the closed hold", method: "POST", path: "/api/holds/" + closedHold + "/void",
+		{name: "void the closed hold", scope: "wallet:transfer|admin", method: "POST", path: "/api/holds/" + closedHold + "/void",
 			want: cells(forbidden, w(409, "hold_not_active"), holdNF, holdNF, holdNF, w(409, "hold_not_active"))},
 
-		{name: "ask the payer for money", method: "POST", path: "/api/payment_requests",
+		{name: "ask the payer for money", scope: "wallet:transfer", method: "POST", path: "/api/payment_requests",
 			body: body(map[string]any{"wallet_id": payer.WalletID, "amount": "0.50"}),
 			want: cells(w(422, "same_wallet"), created, created, forbidden, forbidden, forbidden)},
-		{name: "the open request", method: "GET", path: "/api/payment_requests/" + openReq,
+		{name: "the open request", scope: "wallet:read", method: "GET", path: "/api/payment_requests/" + openReq,
 			want: cells(ok, ok, reqNF, reqNF, reqNF, ok)},
-		{name: "payment requests", method: "GET", path: "/api/payment_requests", want: all(ok),
+		{name: "payment requests", scope: "wallet:read", method: "GET", path: "/api/payment_requests", want: all(ok),
 			check: has("payment_requests", openReq, "payer", "recipient")},
-		{name: "approve the closed request", method: "POST", path: "/api/payment_requests/" + closedReq + "/approve",
+		{name: "approve the closed request", scope: "wallet:transfer", method: "POST", path: "/api/payment_requests/" + closedReq + "/approve",
 			want: cells(w(409, "payment_request_not_open"), forbidden, reqNF, reqNF, reqNF, forbidden)},
-		{name: "decline the closed request", method: "POST", path: "/api/payment_requests/" + closedReq + "/decline",
+		{name: "decline the closed request", scope: "wallet:transfer", method: "POST", path: "/api/payment_requests/" + closedReq + "/decline",
 			want: cells(w(409, "payment_request_not_open"), forbidden, reqNF, reqNF, reqNF, forbidden)},
-		{name: "cancel the closed request", method: "POST", path: "/api/payment_requests/" + closedReq + "/cancel",
+		{name: "cancel the closed request", scope: "wallet:transfer", method: "POST", path: "/api/payment_requests/" + closedReq + "/cancel",
 			want: cells(forbidden, w(409, "payment_request_not_open"), reqNF, reqNF, reqNF, forbidden)},
 
-		{name: "withdraw through the bank", method: "POST", path: "/api/withdrawals",
+		{name: "withdraw through the bank", scope: "wallet:transfer", method: "POST", path: "/api/withdrawals",
 			body: body(map[string]any{"bank_id": devBankID, "amount": "0.01", "details": "IBAN"}),
 			want: cells(accepted, accepted, accepted, forbidden, forbidden, forbidden)},
-		{name: "withdraw through the disabled bank", method: "POST", path: "/api/withdrawals",
+		{name: "withdraw through the disabled bank", scope: "wallet:transfer", method: "POST", path: "/api/withdrawals",
 			body: body(map[string]any{"bank_id": disabledID, "amount": "0.01", "details": "IBAN"}),
 			want: cells(w(404, "bank_not_found"), w(404, "bank_not_found"), w(404, "bank_not_found"), w(404, "bank_not_found"), w(404, "bank_not_found"), w(404, "bank_not_found"))},
-		{name: "the pending withdrawal", method: "GET", path: "/api/withdrawals/" + pendingW,
+		{name: "the pending withdrawal", scope: "wallet:read", method: "GET", path: "/api/withdrawals/" + pendingW,
 			want: cells(ok, wNF, wNF, ok, wNF, ok)},
-		{name: "withdrawals", method: "GET", path: "/api/withdrawals", want: all(ok),
+		{name: "withdrawals", scope: "wallet:read", method: "GET", path: "/api/withdrawals", want: all(ok),
 			check: has("withdrawals", pendingW, "payer", "bank", "admin")},
-		{name: "processing the closed withdrawal", method: "POST", path: "/api/withdrawals/" + closedW + "/processing",
+		{name: "processing the closed withdrawal", scope: "bank:deposit", method: "POST", path: "/api/withdrawals/" + closedW + "/processing",
 			want: cells(forbidden, wNF, wNF, w(409, "withdrawal_not_pending"), wNF, forbidden)},
-		{name: "complete the closed withdrawal", method: "POST", path: "/api/withdrawals/" + closedW + "/complete",
+		{name: "complete the closed withdrawal", scope: "bank:deposit", method: "POST", path: "/api/withdrawals/" + closedW + "/complete",
 			want: cells(forbidden, wNF, wNF, w(409, "withdrawal_closed"), wNF, forbidden)},
-		{name: "fail the closed withdrawal", method: "POST", path: "/api/withdrawals/" + closedW + "/fail",
+		{name: "fail the closed withdrawal", scope: "bank:deposit|admin", method: "POST", path: "/api/withdrawals/" + closedW + "/fail",
 			body: body(map[string]any{"reason": "no"}),
 			want: cells(forbidden, wNF, wNF, w(409, "withdrawal_closed"), wNF, w(409, "withdrawal_closed"))},
-		{name: "cancel the closed withdrawal", method: "POST", path: "/api/withdrawals/" + closedW + "/cancel",
+		{name: "cancel the closed withdrawal", scope: "wallet:transfer", method: "POST", path: "/api/withdrawals/" + closedW + "/cancel",
 			want: cells(w(409, "withdrawal_not_cancellable"), wNF, wNF, forbidden, wNF, forbidden)},
 	}
 	runAccessMatrix(t, e, rows, callers)

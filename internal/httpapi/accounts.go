@@ -56,10 +56,18 @@ func (s *Server) login(c *fiber.Ctx) error {
 	return c.JSON(userJSON{UserID: u.ID, Name: u.Name, Email: u.Email, Role: string(u.Role)})
 }
 
-// logout ends the session or access token on the server. With Basic
-// there is nothing to end.
+// logout ends the session, opaque token or OAuth access token on the
+// server. With Basic there is nothing to end.
 func (s *Server) logout(c *fiber.Ctx) error {
 	p := caller(c)
+	if p.Claims != nil {
+		// An OAuth access token stops at once; its refresh token (if any)
+		// is ended through /oauth/revoke.
+		if err := s.oauth.RevokeAccess(c.UserContext(), *p.Claims); err != nil {
+			return s.writeError(c, err)
+		}
+		return c.SendStatus(fiber.StatusNoContent)
+	}
 	if p.Token != "" {
 		if err := s.sessions.DeleteSession(c.UserContext(), p.Token); err != nil {
 			return s.writeError(c, err)

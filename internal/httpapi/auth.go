@@ -36,6 +36,10 @@ type principal struct {
 	Token     string
 	ViaCookie bool
 	CSRF      string
+	// Scopes are what the caller may do: every scope of its role, or an
+	// OAuth access token's (Claims) within them.
+	Scopes wallet.Scopes
+	Claims *wallet.AccessClaims
 }
 
 func (p *principal) owns(walletID string) bool { return p.WalletID != "" && p.WalletID == walletID }
@@ -99,17 +103,6 @@ func caller(c *fiber.Ctx) *principal {
 	return p
 }
 
-// authenticate resolves the caller from, in order, the Authorization
-// header (Basic or Bearer) or the session cookie; it answers 401 otherwise.
-func (s *Server) authenticate(c *fiber.Ctx) error {
-	p, err := s.resolve(c)
-	if err != nil {
-		return s.writeError(c, err)
-	}
-	c.Locals("principal", p)
-	return c.Next()
-}
-
 // resolve is resolveCredentials, then the check a bank's account needs on
 // every request: a disabled bank is refused (403 account_disabled)
 // however it signed in, cached Basic verdicts and open sessions included.
@@ -126,7 +119,18 @@ func (s *Server) resolve(c *fiber.Ctx) (*principal, error) {
 	return p, nil
 }
 
+// resolveCredentials finds the caller from, in order, the Authorization
+// header (Basic, or Bearer with an OAuth access token or an opaque token)
+// or the session cookie; EUnauthorized otherwise.
 func (s *Server) resolveCredentials(c *fiber.Ctx) (*principal, error) {
+	p, err := s.credentials(c)
+	if err == nil && p.Claims == nil {
+		p.Scopes = wallet.RoleScopes(p.User.Role)
+	}
+	return p, err
+}
+
+func (s *Server) credentials(c *fiber.Ctx) (*principal, error) {
 	unauthorized := wallet.Errorf(wallet.EUnauthorized, "authentication required: a session cookie, HTTP Basic, or a Bearer token")
 	ctx := c.UserContext()
 	if h := c.Get(fiber.HeaderAuthorization); h != "" {
@@ -155,6 +159,9 @@ func (s *Server) resolveCredentials(c *fiber.Ctx) (*principal, error) {
 			s.basic.put(email, password, u.ID)
 			return s.principalOf(c, u.ID)
 		case "bearer":
+			if strings.Count(cred, ".") == 2 {
+				return s.accessToken(c, cred)
+			}
 			sess, err := s.sessions.Session(ctx, cred)
 			if err != nil {
 				return nil, err
@@ -180,6 +187,25 @@ func (s *Server) resolveCredentials(c *fiber.Ctx) (*principal, error) {
 		p.Token, p.ViaCookie, p.CSRF = token, true, sess.CSRF
 	}
 	return p, err
+}
+
+// accessToken is the caller of an OAuth access token (a JWT), with the
+// token's scopes within its role's.
+func (s *Server) accessToken(c *fiber.Ctx, raw string) (*principal, error) {
+	if s.oauth == nil {
+		return nil, wallet.Errorf(wallet.EUnauthorized, "the access token is invalid or expired")
+	}
+	cl, err := s.oauth.VerifyAccess(c.UserContext(), raw)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.principalOf(c, cl.Subject)
+	if err != nil {
+		return nil, err
+	}
+	p.Claims = &cl
+	p.Scopes = cl.Scope & wallet.RoleScopes(p.User.Role)
+	return p, nil
 }
 
 // principalOf loads a user and its wallet; both never change, so they
@@ -360,6 +386,10 @@ func (s *Server) requireAdmin(c *fiber.Ctx) error {
 	}
 	if p.User.Role != wallet.RoleAdmin {
 		return s.writeError(c, wallet.Errorf(wallet.EForbidden, "admins only"))
+	}
+	if !p.Scopes.Has(wallet.ScopeAdmin) {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="insufficient_scope", scope="admin"`)
+		return s.writeError(c, wallet.Errorf(wallet.EInsufficientScope, "this token lacks the scope admin"))
 	}
 	if c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead {
 		return s.writeError(c, wallet.Errorf(wallet.EForbidden, "the dashboard is read-only"))

@@ -7,10 +7,10 @@ import (
 )
 
 func (s *Server) routesBanks(api fiber.Router) {
-	api.Post("/admin/banks", s.authenticate, s.adminOnly, s.requireJSON, s.createBank)
-	api.Get("/admin/banks", s.authenticate, s.adminOnly, s.listAllBanks)
-	api.Post("/admin/banks/:id/disable", s.authenticate, s.adminOnly, s.optionalJSON, s.disableBank)
-	api.Get("/banks", s.authenticate, s.listActiveBanks)
+	api.Post("/admin/banks", s.need(wallet.ScopeAdmin), s.adminOnly, s.requireJSON, s.createBank)
+	api.Get("/admin/banks", s.need(wallet.ScopeAdmin), s.adminOnly, s.listAllBanks)
+	api.Post("/admin/banks/:id/disable", s.need(wallet.ScopeAdmin), s.adminOnly, s.optionalJSON, s.disableBank)
+	api.Get("/banks", s.need(wallet.ScopeWalletRead), s.listActiveBanks)
 }
 
 // adminOnly refuses everyone but admins.

@@ -39,6 +39,7 @@ var statusOf = map[string]int{
 	wallet.ETooManyAttempts:      http.StatusTooManyRequests,
 	wallet.EUnauthorized:         http.StatusUnauthorized,
 	wallet.EForbidden:            http.StatusForbidden,
+	wallet.EInsufficientScope:    http.StatusForbidden,
 	wallet.EWalletNotFound:       http.StatusNotFound,
 	wallet.EOperationNotFound:    http.StatusNotFound,
 	wallet.EUserNotFound:         http.StatusNotFound,

@@ -12,11 +12,11 @@ import (
 )
 
 func (s *Server) routesHolds(api fiber.Router) {
-	api.Post("/holds", s.authenticate, s.requireJSON, s.placeHold)
-	api.Get("/holds", s.authenticate, s.listHolds)
-	api.Get("/holds/:id", s.authenticate, s.getHold)
-	api.Post("/holds/:id/capture", s.authenticate, s.optionalJSON, s.captureHold)
-	api.Post("/holds/:id/void", s.authenticate, s.optionalJSON, s.voidHold)
+	api.Post("/holds", s.need(wallet.ScopeWalletTransfer), s.requireJSON, s.placeHold)
+	api.Get("/holds", s.need(wallet.ScopeWalletRead), s.listHolds)
+	api.Get("/holds/:id", s.need(wallet.ScopeWalletRead), s.getHold)
+	api.Post("/holds/:id/capture", s.need(wallet.ScopeWalletTransfer), s.optionalJSON, s.captureHold)
+	api.Post("/holds/:id/void", s.need(wallet.ScopeWalletTransfer, wallet.ScopeAdmin), s.optionalJSON, s.voidHold)
 }
 
 // holdJSON is a hold as the API shows it.

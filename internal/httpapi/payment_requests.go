@@ -11,12 +11,12 @@ import (
 )
 
 func (s *Server) routesPaymentRequests(api fiber.Router) {
-	api.Post("/payment_requests", s.authenticate, s.requireJSON, s.createPaymentRequest)
-	api.Get("/payment_requests", s.authenticate, s.listPaymentRequests)
-	api.Get("/payment_requests/:id", s.authenticate, s.getPaymentRequest)
-	api.Post("/payment_requests/:id/approve", s.authenticate, s.optionalJSON, s.approvePaymentRequest)
-	api.Post("/payment_requests/:id/decline", s.authenticate, s.optionalJSON, s.declinePaymentRequest)
-	api.Post("/payment_requests/:id/cancel", s.authenticate, s.optionalJSON, s.cancelPaymentRequest)
+	api.Post("/payment_requests", s.need(wallet.ScopeWalletTransfer), s.requireJSON, s.createPaymentRequest)
+	api.Get("/payment_requests", s.need(wallet.ScopeWalletRead), s.listPaymentRequests)
+	api.Get("/payment_requests/:id", s.need(wallet.ScopeWalletRead), s.getPaymentRequest)
+	api.Post("/payment_requests/:id/approve", s.need(wallet.ScopeWalletTransfer), s.optionalJSON, s.approvePaymentRequest)
+	api.Post("/payment_requests/:id/decline", s.need(wallet.ScopeWalletTransfer), s.optionalJSON, s.declinePaymentRequest)
+	api.Post("/payment_requests/:id/cancel", s.need(wallet.ScopeWalletTransfer), s.optionalJSON, s.cancelPaymentRequest)
 }
 
 // requestJSON is a payment request as the API shows it.

@@ -48,8 +48,10 @@ type Watcher interface {
 
 // Deps is what the server is built from.
 type Deps struct {
-	Config   config.Config
-	Service  *ledger.Service
+	Config  config.Config
+	Service *ledger.Service
+	// OAuth is the authorization server; nil turns OAuth off.
+	OAuth    *ledger.Authorizer
 	Sessions Sessions
 	Results  Watcher
 	// Dashboard is the asynqmon handler, served to admins at /admin/queues;
@@ -67,6 +69,7 @@ type Server struct {
 	app      *fiber.App
 	cfg      config.Config
 	svc      *ledger.Service
+	oauth    *ledger.Authorizer
 	store    wallet.Store
 	sessions Sessions
 	results  Watcher
@@ -106,7 +109,7 @@ func New(d Deps) *Server {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	s := &Server{
-		cfg: d.Config, svc: d.Service, store: d.Service.Store, sessions: d.Sessions, results: d.Results,
+		cfg: d.Config, svc: d.Service, oauth: d.OAuth, store: d.Service.Store, sessions: d.Sessions, results: d.Results,
 		ready: d.Ready, queues: d.Queues, log: d.Log, cur: d.Config.Currency,
 		basic:   newBasicCache(key, time.Minute),
 		closing: make(chan struct{}),
@@ -133,18 +136,19 @@ func New(d Deps) *Server {
 	api := s.app.Group("/api", s.apiHeaders, s.checkOrigin)
 	api.Post("/signup", s.requireJSON, s.signup)
 	api.Post("/login", s.requireJSON, s.login)
-	api.Post("/logout", s.authenticate, s.logout)
-	api.Post("/tokens", s.authenticate, s.createToken)
-	api.Get("/wallet", s.authenticate, s.getWallet)
-	api.Get("/wallet/operations", s.authenticate, s.listOperations)
-	api.Post("/external_to_wallet", s.authenticate, s.requireJSON, s.deposit)
-	api.Post("/wallet_to_wallet", s.authenticate, s.requireJSON, s.transfer)
-	api.Get("/operations/:id", s.authenticate, s.getOperation)
-	api.Get("/admin/audit", s.authenticate, s.audit)
+	api.Post("/logout", s.need(), s.logout)
+	api.Post("/tokens", s.needRole, s.createToken)
+	api.Get("/wallet", s.need(wallet.ScopeWalletRead), s.getWallet)
+	api.Get("/wallet/operations", s.need(wallet.ScopeWalletRead), s.listOperations)
+	api.Post("/external_to_wallet", s.need(wallet.ScopeBankDeposit), s.requireJSON, s.deposit)
+	api.Post("/wallet_to_wallet", s.need(wallet.ScopeWalletTransfer), s.requireJSON, s.transfer)
+	api.Get("/operations/:id", s.need(wallet.ScopeWalletRead), s.getOperation)
+	api.Get("/admin/audit", s.need(wallet.ScopeAdmin), s.audit)
 	s.routesBanks(api)
 	s.routesHolds(api)
 	s.routesPaymentRequests(api)
 	s.routesWithdrawals(api)
+	s.routesOAuthClients(api)
 	api.All("/*", func(c *fiber.Ctx) error { return s.writeError(c, fiber.ErrNotFound) })
 
 	if d.Dashboard != nil {
@@ -153,6 +157,7 @@ func New(d Deps) *Server {
 		s.app.All("/admin/queues/*", pageHeaders, s.requireAdmin, s.knownQueue, dash)
 	}
 	s.routesWeb()
+	s.routesOAuth()
 	return s
 }
 

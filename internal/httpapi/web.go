@@ -37,6 +37,8 @@ type pageData struct {
 	CanTransfer                            bool
 	FormKey                                string
 	Operations                             []opRow
+	// OAuth is the consent page's request.
+	OAuth *consentData
 }
 
 type opRow struct {
@@ -67,7 +69,13 @@ func pageHeaders(c *fiber.Ctx) error {
 
 func (s *Server) render(c *fiber.Ctx, status int, name string, d pageData) error {
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	c.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	formAction := "'self'"
+	if d.OAuth != nil && d.OAuth.redirectOrigin != "" {
+		// The consent form's answer redirects there (browsers hold
+		// redirects after a form to form-action too).
+		formAction += " " + d.OAuth.redirectOrigin
+	}
+	c.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action "+formAction+"; frame-ancestors 'none'")
 	c.Status(status)
 	return pages.ExecuteTemplate(c.Response().BodyWriter(), name, d)
 }

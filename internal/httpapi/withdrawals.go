@@ -12,13 +12,13 @@ import (
 )
 
 func (s *Server) routesWithdrawals(api fiber.Router) {
-	api.Post("/withdrawals", s.authenticate, s.requireJSON, s.requestWithdrawal)
-	api.Get("/withdrawals", s.authenticate, s.listWithdrawals)
-	api.Get("/withdrawals/:id", s.authenticate, s.getWithdrawal)
-	api.Post("/withdrawals/:id/cancel", s.authenticate, s.optionalJSON, s.endWithdrawal(wallet.OpWithdrawalFail, wallet.WithdrawalCancelled))
-	api.Post("/withdrawals/:id/processing", s.authenticate, s.optionalJSON, s.markWithdrawalProcessing)
-	api.Post("/withdrawals/:id/complete", s.authenticate, s.optionalJSON, s.endWithdrawal(wallet.OpWithdrawalComplete, ""))
-	api.Post("/withdrawals/:id/fail", s.authenticate, s.optionalJSON, s.endWithdrawal(wallet.OpWithdrawalFail, wallet.WithdrawalFailed))
+	api.Post("/withdrawals", s.need(wallet.ScopeWalletTransfer), s.requireJSON, s.requestWithdrawal)
+	api.Get("/withdrawals", s.need(wallet.ScopeWalletRead), s.listWithdrawals)
+	api.Get("/withdrawals/:id", s.need(wallet.ScopeWalletRead), s.getWithdrawal)
+	api.Post("/withdrawals/:id/cancel", s.need(wallet.ScopeWalletTransfer), s.optionalJSON, s.endWithdrawal(wallet.OpWithdrawalFail, wallet.WithdrawalCancelled))
+	api.Post("/withdrawals/:id/processing", s.need(wallet.ScopeBankDeposit), s.optionalJSON, s.markWithdrawalProcessing)
+	api.Post("/withdrawals/:id/complete", s.need(wallet.ScopeBankDeposit), s.optionalJSON, s.endWithdrawal(wallet.OpWithdrawalComplete, ""))
+	api.Post("/withdrawals/:id/fail", s.need(wallet.ScopeBankDeposit, wallet.ScopeAdmin), s.optionalJSON, s.endWithdrawal(wallet.OpWithdrawalFail, wallet.WithdrawalFailed))
 }
 
 // withdrawalJSON is a withdrawal as the API shows it.

@@ -24,6 +24,9 @@ const (
 	TypeSweep = "operation:sweep"
 	// TypePruneKeys deletes the idempotency keys past their retention.
 	TypePruneKeys = "idempotency:prune"
+	// TypeOAuthMaintain copies the OAuth revocations into Redis and
+	// prunes what has ended.
+	TypeOAuthMaintain = "oauth:maintain"
 	// Name is the queue of every task type.
 	Name = "operations"
 )
