@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -87,7 +88,19 @@ type Tokens struct {
 	signer           jose.Signer
 	public           map[string]ed25519.PublicKey
 	jwks             []byte
+
+	// verified remembers tokens whose signature and claims checked out,
+	// by their whole text, so a client's next request with the same
+	// token costs a map read instead of an Ed25519 verification (the
+	// times are still checked on every use, the revocations by the
+	// caller). At most maxVerified entries; when full, expired ones go
+	// first, then any.
+	mu       sync.Mutex
+	verified map[string]wallet.AccessClaims
 }
+
+// maxVerified bounds the cache of verified tokens (about 1 KiB each).
+const maxVerified = 50000
 
 // New returns Tokens for the keys (the first signs) with the issuer and
 // audience every token carries and must carry.
@@ -100,7 +113,8 @@ func New(keys []Key, issuer, audience string) (*Tokens, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oauthjwt: %w", err)
 	}
-	t := &Tokens{issuer: issuer, audience: audience, signer: signer, public: map[string]ed25519.PublicKey{}}
+	t := &Tokens{issuer: issuer, audience: audience, signer: signer, public: map[string]ed25519.PublicKey{},
+		verified: map[string]wallet.AccessClaims{}}
 	var set jose.JSONWebKeySet
 	for _, k := range keys {
 		pub := k.Private.Public().(ed25519.PublicKey)
@@ -150,6 +164,45 @@ func (t *Tokens) Verify(raw string, now time.Time) (wallet.AccessClaims, error) 
 	if len(raw) > MaxTokenLen {
 		return wallet.AccessClaims{}, ErrInvalid
 	}
+	t.mu.Lock()
+	c, ok := t.verified[raw]
+	t.mu.Unlock()
+	if ok {
+		if !inTime(c, now) {
+			return wallet.AccessClaims{}, ErrInvalid
+		}
+		return c, nil
+	}
+	c, err := t.verify(raw, now)
+	if err != nil {
+		return c, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.verified) >= maxVerified {
+		for k, v := range t.verified {
+			if !inTime(v, now) {
+				delete(t.verified, k)
+			}
+		}
+		for k := range t.verified {
+			if len(t.verified) < maxVerified*9/10 {
+				break
+			}
+			delete(t.verified, k)
+		}
+	}
+	t.verified[raw] = c
+	return c, nil
+}
+
+// inTime is the time check of a verified token: not expired, not before
+// its issue (both with the leeway).
+func inTime(c wallet.AccessClaims, now time.Time) bool {
+	return now.Before(c.Expires.Add(leeway)) && !now.Before(c.IssuedAt.Add(-leeway))
+}
+
+func (t *Tokens) verify(raw string, now time.Time) (wallet.AccessClaims, error) {
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.EdDSA})
 	if err != nil || len(tok.Headers) != 1 {
 		return wallet.AccessClaims{}, ErrInvalid

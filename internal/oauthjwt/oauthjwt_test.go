@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -172,6 +173,40 @@ func TestParseKeys(t *testing.T) {
 	for _, bad := range []string{"", "a", "a=" + seed + ",a=" + seed, "a=short", "=" + seed, "a=!!!"} {
 		if _, err := ParseKeys(bad); err == nil {
 			t.Errorf("ParseKeys(%q) accepted", bad)
+		}
+	}
+}
+
+// BenchmarkVerify is a token's first use: the Ed25519 check and the
+// claims. BenchmarkVerifyAgain is every later use of it.
+func BenchmarkVerify(b *testing.B) {
+	now := time.Now()
+	seed := make([]byte, 32)
+	k, _ := KeyFromSeed("k1", seed)
+	tk, _ := New([]Key{k}, iss, iss)
+	raws := make([]string, 1000)
+	for i := range raws {
+		c := claims(now)
+		c.JTI = fmt.Sprint(i)
+		raws[i], _ = tk.Sign(c)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := tk.verify(raws[i%len(raws)], now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyAgain(b *testing.B) {
+	now := time.Now()
+	k, _ := KeyFromSeed("k1", make([]byte, 32))
+	tk, _ := New([]Key{k}, iss, iss)
+	raw, _ := tk.Sign(claims(now))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := tk.Verify(raw, now); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
