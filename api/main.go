@@ -10,6 +10,7 @@ import (
 
 	"github.com/walletd/wallet/internal/app"
 	"github.com/walletd/wallet/internal/httpapi"
+	"github.com/walletd/wallet/internal/ledger"
 	"github.com/walletd/wallet/internal/postgres"
 	"github.com/walletd/wallet/internal/queue"
 )
@@ -45,7 +46,8 @@ func run() error {
 	}
 	srv := httpapi.New(httpapi.Deps{
 		Config: cfg, Service: a.Service, OAuth: oauth, Sessions: a.RedisStore, Results: results, Ready: a.Ready,
-		Registry: a.Registry, Log: log, Queues: a.Queue.Inspector().Queues,
+		Notifications: &ledger.Notifications{Store: a.Store, Wake: results},
+		Registry:      a.Registry, Log: log, Queues: a.Queue.Inspector().Queues,
 		Dashboard: asynqmon.New(asynqmon.Options{RootPath: "/admin/queues", RedisConnOpt: a.RedisOpt, ReadOnly: true}),
 	})
 	errc := make(chan error, 1)

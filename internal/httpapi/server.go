@@ -51,9 +51,11 @@ type Deps struct {
 	Config  config.Config
 	Service *ledger.Service
 	// OAuth is the authorization server; nil turns OAuth off.
-	OAuth    *ledger.Authorizer
-	Sessions Sessions
-	Results  Watcher
+	OAuth *ledger.Authorizer
+	// Notifications are the feed and the live updates; nil turns them off.
+	Notifications *ledger.Notifications
+	Sessions      Sessions
+	Results       Watcher
 	// Dashboard is the asynqmon handler, served to admins at /admin/queues;
 	// Queues lists the queue names it can show.
 	Dashboard http.Handler
@@ -70,6 +72,7 @@ type Server struct {
 	cfg      config.Config
 	svc      *ledger.Service
 	oauth    *ledger.Authorizer
+	notes    *ledger.Notifications
 	store    wallet.Store
 	sessions Sessions
 	results  Watcher
@@ -109,7 +112,7 @@ func New(d Deps) *Server {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	s := &Server{
-		cfg: d.Config, svc: d.Service, oauth: d.OAuth, store: d.Service.Store, sessions: d.Sessions, results: d.Results,
+		cfg: d.Config, svc: d.Service, oauth: d.OAuth, notes: d.Notifications, store: d.Service.Store, sessions: d.Sessions, results: d.Results,
 		ready: d.Ready, queues: d.Queues, log: d.Log, cur: d.Config.Currency,
 		basic:   newBasicCache(key, time.Minute),
 		closing: make(chan struct{}),
@@ -149,6 +152,7 @@ func New(d Deps) *Server {
 	s.routesPaymentRequests(api)
 	s.routesWithdrawals(api)
 	s.routesOAuthClients(api)
+	s.routesNotifications(api)
 	api.All("/*", func(c *fiber.Ctx) error { return s.writeError(c, fiber.ErrNotFound) })
 
 	if d.Dashboard != nil {

@@ -125,12 +125,23 @@ func (s *Service) finish(ctx context.Context, batch []applyReq, byID map[string]
 	var locks []wallet.Lock
 	var final []string
 	var due []wallet.Due
+	wake := map[string]bool{}
 	for id, r := range byID {
 		final = append(final, id)
-		if r.Applied && s.Observer != nil {
-			s.Observer.OperationFinal(r.Op)
+		if r.Applied {
+			if s.Observer != nil {
+				s.Observer.OperationFinal(r.Op)
+			}
+			// Followers of these parties' notifications wake up.
+			wake[WakeWallet(r.Op.FromWalletID)], wake[WakeWallet(r.Op.ToWalletID)] = true, true
+			if r.Op.CreatedBy != "" {
+				wake[WakeUser(r.Op.CreatedBy)] = true
+			}
 		}
 		due = append(due, r.Due...)
+	}
+	for k := range wake {
+		final = append(final, k)
 	}
 	s.schedule(ctx, due...)
 	answers := make([]applyRes, len(batch))

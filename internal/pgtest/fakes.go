@@ -3,6 +3,7 @@ package pgtest
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -72,8 +73,22 @@ func (p *Publisher) PublishResults(_ context.Context, opIDs ...string) error {
 	return nil
 }
 
-// IDs returns the operation ids announced so far, in order.
+// IDs returns the operation ids announced so far, in order (not the
+// wallets' and users' wake-up keys announced with them).
 func (p *Publisher) IDs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ids []string
+	for _, k := range p.ids {
+		if !strings.HasPrefix(k, "w:") && !strings.HasPrefix(k, "u:") {
+			ids = append(ids, k)
+		}
+	}
+	return ids
+}
+
+// Keys returns everything announced so far, wake-up keys included.
+func (p *Publisher) Keys() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.ids)

@@ -109,6 +109,7 @@ func (s *Store) applyBatch(ctx context.Context, ids []string) ([]wallet.Applied,
 // account is a locked wallet as a batch changes it.
 type account struct {
 	kind          wallet.WalletKind
+	owner         string // the user it belongs to
 	balance, held int64
 	changed       bool
 }
@@ -178,6 +179,17 @@ func (b *batch) lock(ctx context.Context, tx pgx.Tx) error {
 		return slices.Compact(ids)
 	}
 
+	// The owners of the wallets the batch's events go to but that it
+	// does not lock (a hold's recipient), when not known yet.
+	var unknown []string
+	for _, op := range b.pending {
+		for _, id := range []string{op.FromWalletID, op.ToWalletID} {
+			if _, ok := b.store.owners.Load(id); !ok && !slices.Contains(walletIDs, id) {
+				unknown = append(unknown, id)
+			}
+		}
+	}
+
 	// One round trip for every lock of the batch: the statements of a
 	// pipeline run in order, so the lock order holds. Settlement accounts
 	// are read (their kind) but never locked here: their balance lives in
@@ -188,24 +200,34 @@ func (b *batch) lock(ctx context.Context, tx pgx.Tx) error {
 	b.withdrawals, b.changedWithdrawals = map[string]*wallet.Withdrawal{}, map[string]bool{}
 	b.requests = map[string]*requestRef{}
 	q := &pgx.Batch{}
-	q.Queue(`SELECT id, balance, held FROM wallets WHERE id = ANY($1) AND kind = 'user'
+	q.Queue(`SELECT id, user_id, balance, held FROM wallets WHERE id = ANY($1) AND kind = 'user'
 		ORDER BY id FOR NO KEY UPDATE`, walletIDs).Query(func(rows pgx.Rows) error {
-		var id string
+		var id, owner string
 		var balance, held int64
-		_, err := pgx.ForEachRow(rows, []any{&id, &balance, &held}, func() error {
-			b.accounts[id] = &account{kind: wallet.KindUser, balance: balance, held: held}
+		_, err := pgx.ForEachRow(rows, []any{&id, &owner, &balance, &held}, func() error {
+			b.accounts[id] = &account{kind: wallet.KindUser, owner: owner, balance: balance, held: held}
 			return nil
 		})
 		return err
 	})
-	q.Queue(`SELECT id FROM wallets WHERE id = ANY($1) AND kind = 'settlement'`, walletIDs).Query(func(rows pgx.Rows) error {
-		var id string
-		_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
-			b.accounts[id] = &account{kind: wallet.KindSettlement}
+	q.Queue(`SELECT id, user_id FROM wallets WHERE id = ANY($1) AND kind = 'settlement'`, walletIDs).Query(func(rows pgx.Rows) error {
+		var id, owner string
+		_, err := pgx.ForEachRow(rows, []any{&id, &owner}, func() error {
+			b.accounts[id] = &account{kind: wallet.KindSettlement, owner: owner}
 			return nil
 		})
 		return err
 	})
+	if len(unknown) > 0 {
+		q.Queue(`SELECT id, user_id FROM wallets WHERE id = ANY($1)`, unknown).Query(func(rows pgx.Rows) error {
+			var id, owner string
+			_, err := pgx.ForEachRow(rows, []any{&id, &owner}, func() error {
+				b.store.owners.Store(id, owner)
+				return nil
+			})
+			return err
+		})
+	}
 	// The batch's clock, read once its wallets are locked.
 	q.Queue(`SELECT clock_timestamp()`).QueryRow(func(r pgx.Row) error { return r.Scan(&b.now) })
 	if len(holdIDs) > 0 {
@@ -520,6 +542,8 @@ func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
 			WHERE o.id = v.id AND o.status = 'pending'
 			RETURNING 1)
 		SELECT count(*) FROM u`, opID, opStatus, opFailure, opAmount, b.now).QueryRow(func(r pgx.Row) error { return r.Scan(&updated) })
+	// The operation events, in this transaction (the outbox).
+	b.queueNotifications(q)
 	if len(b.changedHolds) > 0 {
 		var id, status []string
 		var captured, released []int64

@@ -84,6 +84,24 @@ var auditChecks = []struct{ name, sql string }{
 		LEFT JOIN operations o ON o.id = p.operation_id
 		WHERE (p.status = 'approved' AND (o.id IS NULL OR o.status <> 'pending' OR o.payment_request_id <> p.id))
 		   OR (p.status = 'paid' AND (o.id IS NULL OR o.status <> 'completed' OR o.payment_request_id <> p.id))`},
+	{"every operation made final has one event per party, and a pending one none", `
+		WITH expected AS (
+			SELECT o.id, p.user_id,
+				CASE WHEN o.status = 'completed' THEN 'operation.completed' ELSE 'operation.failed' END AS type
+			FROM operations o
+			CROSS JOIN LATERAL (
+				SELECT w.user_id FROM wallets w WHERE o.status = 'completed' AND w.id IN (o.from_wallet_id, o.to_wallet_id)
+				UNION
+				SELECT o.created_by WHERE o.status = 'failed'
+			) p
+			WHERE o.status <> 'pending' AND o.completed_at >= (SELECT min(started_at) FROM outbox_epoch)
+		), got AS (
+			SELECT operation_id AS id, user_id, type, count(*) AS n FROM notifications
+			WHERE type LIKE 'operation.%' GROUP BY 1, 2, 3
+		)
+		SELECT DISTINCT coalesce(e.id, g.id)::text
+		FROM expected e FULL JOIN got g ON g.id = e.id AND g.user_id = e.user_id AND g.type = e.type
+		WHERE e.id IS NULL OR g.id IS NULL OR g.n <> 1`},
 	{"all entries together sum to zero", `
 		SELECT 'ledger' FROM entries HAVING sum(amount) <> 0`},
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,6 +25,9 @@ type Store struct {
 	// WithdrawalTimeout is how long a withdrawal may stay pending before
 	// it expires (WITHDRAWAL_TIMEOUT); zero means the default.
 	WithdrawalTimeout time.Duration
+	// owners caches wallet id -> owning user id (never changes), for the
+	// events of wallets a batch does not lock.
+	owners sync.Map
 }
 
 var _ wallet.Store = (*Store)(nil)

@@ -208,13 +208,8 @@ func (s *Store) PublishResults(ctx context.Context, opIDs ...string) error {
 	if len(opIDs) == 0 {
 		return nil
 	}
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, id := range opIDs {
-			p.Publish(ctx, s.resultsChannel(), id)
-		}
-		return nil
-	})
-	return err
+	// One message for all of them: the keys, space-separated.
+	return s.rdb.Publish(ctx, s.resultsChannel(), strings.Join(opIDs, " ")).Err()
 }
 
 // Results fans the results channel out to waiters in this process, over
@@ -245,7 +240,9 @@ func (r *Results) Run(ctx context.Context) {
 			if !ok {
 				return
 			}
-			r.notify(m.Payload)
+			for _, key := range strings.Fields(m.Payload) {
+				r.notify(key)
+			}
 		}
 	}
 }
@@ -261,8 +258,9 @@ func (r *Results) notify(opID string) {
 	}
 }
 
-// Watch returns a channel that receives when opID is announced final,
-// and a function to stop watching. Watch before reading the operation's
+// Watch returns a channel that receives when opID is announced final (or
+// another key is announced: a wallet's or a user's wake-up), and a
+// function to stop watching. Watch before reading the operation's
 // row, so that no announcement falls between the read and the wait.
 func (r *Results) Watch(opID string) (<-chan struct{}, func()) {
 	c := make(chan struct{}, 1)

@@ -1,0 +1,47 @@
+package wallet
+
+import (
+	"context"
+	"time"
+)
+
+// Event types (API-EVENTS.md) the service records so far: the operation
+// events, written in the commit that makes an operation final.
+const (
+	EventOperationCompleted = "operation.completed"
+	EventOperationFailed    = "operation.failed"
+)
+
+// Notification is one event for one party: its feed entry, its live
+// update, and (later) its webhook delivery.
+type Notification struct {
+	// ID is the notification_id and the event_id.
+	ID      string
+	EventID string
+	UserID  string
+	Type    string
+	// Operation is the event's object, as its party sees it (with the
+	// party's balance_after); it never changes once final.
+	Operation *Operation
+	CreatedAt time.Time
+	Read      bool
+}
+
+// NotificationStore is the outbox's read side.
+type NotificationStore interface {
+	// Notifications lists a user's notifications newest first, before
+	// the notification id before ("" from the newest), at most limit;
+	// unread limits them to the unread ones.
+	Notifications(ctx context.Context, userID, before string, unread bool, limit int) ([]Notification, error)
+	// NotificationsAfter lists a user's notifications after the one id
+	// ("" from the first), oldest first, at most limit; an id that is not
+	// the user's lists nothing and reports found false.
+	NotificationsAfter(ctx context.Context, userID, after string, limit int) (ns []Notification, found bool, err error)
+	// LatestNotification is the id of the user's newest notification, ""
+	// for none.
+	LatestNotification(ctx context.Context, userID string) (string, error)
+	UnreadCount(ctx context.Context, userID string) (int, error)
+	// MarkRead marks the user's notifications read: those of ids (others'
+	// ignored), or all of them.
+	MarkRead(ctx context.Context, userID string, ids []string, all bool, now time.Time) error
+}

@@ -1,0 +1,2 @@
+DROP TABLE outbox_epoch;
+DROP TABLE notifications;
