@@ -149,16 +149,7 @@ func TestAccessMatrix(t *testing.T) {
 	// 403 insufficient_scope.
 	pub := e.registerClient(t, "public", loopbackRedirect)
 	oauth := func(label, who string, u user, scopes ...string) accCaller {
-		var tok string
-		if who == "bank" {
-			tok = e.bankToken(t, strings.Join(scopes, " "))
-		} else {
-			tok = e.oauthToken(t, pub, u, strings.Join(scopes, " ")).Str("access_token")
-		}
-		if len(scopes) == 0 {
-			scopes = accRoleScopes[who]
-		}
-		return accCaller{label: label, who: who, c: e.Client(Bearer(tok)), creds: u, scopes: scopes}
+		return e.oauthCaller(t, pub, label, who, u, scopes...)
 	}
 	callers = append(callers,
 		oauth("A (OAuth)", "A", a),

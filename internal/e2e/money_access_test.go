@@ -3,7 +3,6 @@ package e2e
 import (
 	"net/http"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 )
@@ -90,16 +89,7 @@ func TestMoneyAccessMatrix(t *testing.T) {
 	// OAuth access tokens, with all of the role's scopes and with fewer.
 	pub := e.registerClient(t, "public", loopbackRedirect)
 	oauth := func(label, who string, u user, scopes ...string) accCaller {
-		var tok string
-		if who == "bank" {
-			tok = e.bankToken(t, strings.Join(scopes, " "))
-		} else {
-			tok = e.oauthToken(t, pub, u, strings.Join(scopes, " ")).Str("access_token")
-		}
-		if len(scopes) == 0 {
-			scopes = accRoleScopes[who]
-		}
-		return accCaller{label: label, who: who, c: e.Client(Bearer(tok)), scopes: scopes}
+		return e.oauthCaller(t, pub, label, who, u, scopes...)
 	}
 	callers = append(callers,
 		oauth("payer (OAuth)", "payer", payer),

@@ -114,6 +114,23 @@ func (e *Env) bankToken(t *testing.T, scope string) string {
 	return r.Str("access_token")
 }
 
+// oauthCaller is an access matrix caller with an OAuth access token of
+// the given scopes (none: every scope of the role): the bank's by client
+// credentials, anyone else's by the authorization code flow.
+func (e *Env) oauthCaller(t *testing.T, pub oauthClient, label, who string, u user, scopes ...string) accCaller {
+	t.Helper()
+	var tok string
+	if who == "bank" {
+		tok = e.bankToken(t, strings.Join(scopes, " "))
+	} else {
+		tok = e.oauthToken(t, pub, u, strings.Join(scopes, " ")).Str("access_token")
+	}
+	if len(scopes) == 0 {
+		scopes = accRoleScopes[who]
+	}
+	return accCaller{label: label, who: who, c: e.Client(Bearer(tok)), creds: u, scopes: scopes}
+}
+
 func oauthErrorIs(r *Resp, status int, code string) bool {
 	return r.Status == status && r.Str("error") == code && r.Str("error_description") != "" &&
 		strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
