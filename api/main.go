@@ -13,6 +13,7 @@ import (
 	"github.com/walletd/wallet/internal/ledger"
 	"github.com/walletd/wallet/internal/postgres"
 	"github.com/walletd/wallet/internal/queue"
+	"github.com/walletd/wallet/internal/webhook"
 )
 
 func main() {
@@ -47,7 +48,9 @@ func run() error {
 	srv := httpapi.New(httpapi.Deps{
 		Config: cfg, Service: a.Service, OAuth: oauth, Sessions: a.RedisStore, Results: results, Ready: a.Ready,
 		Notifications: &ledger.Notifications{Store: a.Store, Wake: results},
-		Registry:      a.Registry, Log: log, Queues: a.Queue.Inspector().Queues,
+		Webhooks: &ledger.Webhooks{Store: a.Store, NewSecret: webhook.NewSecret,
+			CheckURL: func(raw string) error { return webhook.CheckURL(raw, cfg.WebhookAllowPrivate) }},
+		Registry: a.Registry, Log: log, Queues: a.Queue.Inspector().Queues,
 		Dashboard: asynqmon.New(asynqmon.Options{RootPath: "/admin/queues", RedisConnOpt: a.RedisOpt, ReadOnly: true}),
 	})
 	errc := make(chan error, 1)

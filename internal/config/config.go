@@ -118,6 +118,10 @@ type Config struct {
 	// refresh token family's, from its sign-in.
 	AccessTokenTTL  time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"15m"`
 	RefreshTokenTTL time.Duration `env:"REFRESH_TOKEN_TTL" envDefault:"720h"`
+	// WebhookAllowPrivate lets webhooks go to http:// and to loopback and
+	// private addresses: development and tests only, refused in
+	// production.
+	WebhookAllowPrivate bool `env:"WEBHOOK_ALLOW_PRIVATE" envDefault:"false"`
 	// TrustedProxies are the addresses (IPs or CIDRs) of the reverse
 	// proxies in front of the API. Only a request from one of them may
 	// name the client (X-Forwarded-For), the host (X-Forwarded-Host) and
@@ -198,6 +202,9 @@ func (c *Config) Validate() error {
 	if c.Production() {
 		if c.BankPassword == DevBankPassword || c.AdminPassword == DevAdminPassword {
 			errs = append(errs, errors.New("BANK_PASSWORD/ADMIN_PASSWORD: the development default is refused in production"))
+		}
+		if c.WebhookAllowPrivate {
+			errs = append(errs, errors.New("WEBHOOK_ALLOW_PRIVATE: refused in production"))
 		}
 		if strings.TrimSpace(c.OAuthSigningKeys) == "" {
 			errs = append(errs, errors.New("OAUTH_SIGNING_KEYS: must be set in production (kid=base64url-seed,...)"))

@@ -73,6 +73,10 @@ func TestValidate(t *testing.T) {
 		{"production without signing keys", func(c *config.Config) {
 			c.AppEnv, c.BankPassword, c.AdminPassword = "production", "a-real-bank-secret", "a-real-admin-secret"
 		}, "OAUTH_SIGNING_KEYS"},
+		{"production allowing private webhooks", func(c *config.Config) {
+			c.AppEnv, c.BankPassword, c.AdminPassword = "production", "a-real-bank-secret", "a-real-admin-secret"
+			c.OAuthSigningKeys, c.WebhookAllowPrivate = "k1=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", true
+		}, "WEBHOOK_ALLOW_PRIVATE"},
 		{"OAUTH_ISSUER https", func(c *config.Config) { c.OAuthIssuer = "https://wallet.example.com" }, ""},
 		{"OAUTH_ISSUER with a trailing slash", func(c *config.Config) { c.OAuthIssuer = "https://wallet.example.com/" }, "OAUTH_ISSUER"},
 		{"OAUTH_ISSUER with a query", func(c *config.Config) { c.OAuthIssuer = "https://wallet.example.com?x=1" }, "OAUTH_ISSUER"},

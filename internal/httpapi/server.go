@@ -54,8 +54,10 @@ type Deps struct {
 	OAuth *ledger.Authorizer
 	// Notifications are the feed and the live updates; nil turns them off.
 	Notifications *ledger.Notifications
-	Sessions      Sessions
-	Results       Watcher
+	// Webhooks registers webhook endpoints; nil turns them off.
+	Webhooks *ledger.Webhooks
+	Sessions Sessions
+	Results  Watcher
 	// Dashboard is the asynqmon handler, served to admins at /admin/queues;
 	// Queues lists the queue names it can show.
 	Dashboard http.Handler
@@ -73,6 +75,7 @@ type Server struct {
 	svc      *ledger.Service
 	oauth    *ledger.Authorizer
 	notes    *ledger.Notifications
+	hooks    *ledger.Webhooks
 	store    wallet.Store
 	sessions Sessions
 	results  Watcher
@@ -112,7 +115,7 @@ func New(d Deps) *Server {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	s := &Server{
-		cfg: d.Config, svc: d.Service, oauth: d.OAuth, notes: d.Notifications, store: d.Service.Store, sessions: d.Sessions, results: d.Results,
+		cfg: d.Config, svc: d.Service, oauth: d.OAuth, notes: d.Notifications, hooks: d.Webhooks, store: d.Service.Store, sessions: d.Sessions, results: d.Results,
 		ready: d.Ready, queues: d.Queues, log: d.Log, cur: d.Config.Currency,
 		basic:   newBasicCache(key, time.Minute),
 		closing: make(chan struct{}),
@@ -153,6 +156,7 @@ func New(d Deps) *Server {
 	s.routesWithdrawals(api)
 	s.routesOAuthClients(api)
 	s.routesNotifications(api)
+	s.routesWebhooks(api)
 	api.All("/*", func(c *fiber.Ctx) error { return s.writeError(c, fiber.ErrNotFound) })
 
 	if d.Dashboard != nil {

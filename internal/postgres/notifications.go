@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/walletd/wallet/internal/wallet"
@@ -29,7 +28,7 @@ func (b *batch) queueNotifications(q *pgx.Batch) {
 		if owner == "" {
 			return
 		}
-		id, user, typ, op = append(id, uuid.Must(uuid.NewV7()).String()), append(user, owner), append(typ, t), append(op, o.ID)
+		id, user, typ, op = append(id, newID()), append(user, owner), append(typ, t), append(op, o.ID)
 	}
 	for _, o := range b.pending {
 		switch o.Status {

@@ -55,6 +55,11 @@ const (
 	EWithdrawalNotPending     = "withdrawal_not_pending"
 	EWithdrawalClosed         = "withdrawal_closed"
 
+	// Webhooks (API-EVENTS.md).
+	EInvalidURL       = "invalid_url"
+	EInvalidEventType = "invalid_event_type"
+	EWebhookNotFound  = "webhook_not_found"
+
 	// Failure codes of a hold_expire that must wait: the hold's time has
 	// not come, or a capture or void accepted before it has not committed.
 	// The service tries the expiry again.
