@@ -50,7 +50,8 @@ func run() error {
 		Notifications: &ledger.Notifications{Store: a.Store, Wake: results},
 		Webhooks: &ledger.Webhooks{Store: a.Store, NewSecret: webhook.NewSecret,
 			CheckURL: func(raw string) error { return webhook.CheckURL(raw, cfg.WebhookAllowPrivate) }},
-		Registry: a.Registry, Log: log, Queues: a.Queue.Inspector().Queues,
+		Deliveries: &ledger.Deliverer{Store: a.Store, Queue: a.Queue, Log: log},
+		Registry:   a.Registry, Log: log, Queues: a.Queue.Inspector().Queues,
 		Dashboard: asynqmon.New(asynqmon.Options{RootPath: "/admin/queues", RedisConnOpt: a.RedisOpt, ReadOnly: true}),
 	})
 	errc := make(chan error, 1)

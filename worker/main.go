@@ -135,6 +135,12 @@ func run() error {
 		}
 	}
 
+	hookSrv, hookMux, _ := webhookServer(a, log)
+	if _, err := sched.Register("@every "+relayInterval.String(), asynq.NewTask(queue.TypeRelay, nil),
+		asynq.Queue(queue.DeliveryQueue), asynq.Unique(relayInterval), asynq.MaxRetry(0), asynq.Timeout(queue.TaskTimeout)); err != nil {
+		return err
+	}
+
 	var metricsSrv *http.Server
 	if cfg.MetricsAddr != "" {
 		l, err := listenMetrics(cfg.MetricsAddr, cfg.MetricsAddrDefault)
@@ -163,14 +169,20 @@ func run() error {
 	if err := srv.Start(mux); err != nil {
 		return err
 	}
+	if err := hookSrv.Start(hookMux); err != nil {
+		srv.Shutdown()
+		return err
+	}
 	if err := sched.Start(); err != nil {
 		srv.Shutdown()
+		hookSrv.Shutdown()
 		return err
 	}
 	log.Info("worker started", slog.Int("concurrency", cfg.WorkerConcurrency))
 	<-ctx.Done()
 	log.Info("shutting down: finishing tasks in flight")
 	sched.Shutdown()
+	hookSrv.Shutdown()
 	srv.Shutdown()
 	if metricsSrv != nil {
 		_ = metricsSrv.Close()

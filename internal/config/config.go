@@ -122,6 +122,13 @@ type Config struct {
 	// private addresses: development and tests only, refused in
 	// production.
 	WebhookAllowPrivate bool `env:"WEBHOOK_ALLOW_PRIVATE" envDefault:"false"`
+	// WebhookConcurrency is how many deliveries a worker sends at once;
+	// WebhookPerEndpoint how many of them may go to one endpoint.
+	WebhookConcurrency int `env:"WEBHOOK_CONCURRENCY" envDefault:"16"`
+	WebhookPerEndpoint int `env:"WEBHOOK_PER_ENDPOINT" envDefault:"4"`
+	// WebhookBackoff are the delays before a failed delivery's next
+	// attempts (empty: the contract's 5s,5m,30m,2h,5h,10h,10h).
+	WebhookBackoff []time.Duration `env:"WEBHOOK_BACKOFF" envSeparator:","`
 	// TrustedProxies are the addresses (IPs or CIDRs) of the reverse
 	// proxies in front of the API. Only a request from one of them may
 	// name the client (X-Forwarded-For), the host (X-Forwarded-Host) and
@@ -235,6 +242,15 @@ func (c *Config) Validate() error {
 	}
 	if c.IdempotencyRetention < 24*time.Hour {
 		errs = append(errs, errors.New("IDEMPOTENCY_RETENTION: must be at least 24h (API.md keeps keys at least 24 hours)"))
+	}
+	if c.WebhookConcurrency < 1 || c.WebhookPerEndpoint < 1 {
+		errs = append(errs, errors.New("WEBHOOK_CONCURRENCY/WEBHOOK_PER_ENDPOINT: must be at least 1"))
+	}
+	for _, d := range c.WebhookBackoff {
+		if d <= 0 {
+			errs = append(errs, errors.New("WEBHOOK_BACKOFF: every delay must be positive"))
+			break
+		}
 	}
 	if c.WorkerConcurrency < 1 {
 		errs = append(errs, errors.New("WORKER_CONCURRENCY: must be at least 1"))

@@ -70,6 +70,7 @@ var statusOf = map[string]int{
 	wallet.EInvalidURL:               http.StatusBadRequest,
 	wallet.EInvalidEventType:         http.StatusBadRequest,
 	wallet.EWebhookNotFound:          http.StatusNotFound,
+	wallet.EDeliveryNotFound:         http.StatusNotFound,
 	ePayloadTooLarge:                 http.StatusRequestEntityTooLarge,
 	eUnsupportedMediaType:            http.StatusUnsupportedMediaType,
 	eNotFound:                        http.StatusNotFound,

@@ -22,18 +22,10 @@ func (s *Server) routesNotifications(api fiber.Router) {
 	api.Get("/events", s.need(wallet.ScopeWalletRead), s.events)
 }
 
-type notificationJSON struct {
-	NotificationID string        `json:"notification_id"`
-	EventID        string        `json:"event_id"`
-	Type           string        `json:"type"`
-	CreatedAt      time.Time     `json:"created_at"`
-	Read           bool          `json:"read"`
-	Data           operationJSON `json:"data"`
-}
+type notificationJSON = ledger.NotificationView
 
 func (s *Server) notificationJSON(n wallet.Notification) notificationJSON {
-	return notificationJSON{NotificationID: n.ID, EventID: n.ID, Type: n.Type, CreatedAt: n.CreatedAt.UTC(),
-		Read: n.Read, Data: s.operationJSON(*n.Operation)}
+	return ledger.ViewNotification(n, s.cur)
 }
 
 func (s *Server) listNotifications(c *fiber.Ctx) error {

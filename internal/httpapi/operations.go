@@ -12,42 +12,12 @@ import (
 	"github.com/walletd/wallet/internal/wallet"
 )
 
-// operationJSON is an operation as the API shows it.
-type operationJSON struct {
-	OperationID  string     `json:"operation_id"`
-	Type         string     `json:"type"`
-	Status       string     `json:"status"`
-	FailureCode  string     `json:"failure_code,omitempty"`
-	Amount       string     `json:"amount"`
-	Currency     string     `json:"currency"`
-	FromWalletID string     `json:"from_wallet_id,omitempty"`
-	ToWalletID   string     `json:"to_wallet_id"`
-	Details      string     `json:"details"`
-	CreatedAt    time.Time  `json:"created_at"`
-	CompletedAt  *time.Time `json:"completed_at,omitempty"`
-	BalanceAfter *string    `json:"balance_after,omitempty"`
-	// What the operation belongs to, if anything.
-	HoldID           string `json:"hold_id,omitempty"`
-	WithdrawalID     string `json:"withdrawal_id,omitempty"`
-	PaymentRequestID string `json:"payment_request_id,omitempty"`
-}
+// operationJSON is an operation as the API shows it (the ledger's view,
+// which webhook deliveries use too).
+type operationJSON = ledger.OperationView
 
 func (s *Server) operationJSON(op wallet.Operation) operationJSON {
-	j := operationJSON{
-		OperationID: op.ID, Type: string(op.Type), Status: string(op.Status), FailureCode: op.FailureCode,
-		Amount: s.cur.Format(op.Amount), Currency: op.Currency, FromWalletID: op.FromWalletID,
-		ToWalletID: op.ToWalletID, Details: op.Details, CreatedAt: op.CreatedAt.UTC(),
-		HoldID: op.HoldID, WithdrawalID: op.WithdrawalID, PaymentRequestID: op.PaymentRequestID,
-	}
-	if op.CompletedAt != nil {
-		t := op.CompletedAt.UTC()
-		j.CompletedAt = &t
-	}
-	if op.BalanceAfter != nil {
-		b := s.cur.Format(*op.BalanceAfter)
-		j.BalanceAfter = &b
-	}
-	return j
+	return ledger.ViewOperation(op, s.cur)
 }
 
 func (s *Server) deposit(c *fiber.Ctx) error {

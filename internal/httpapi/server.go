@@ -56,8 +56,10 @@ type Deps struct {
 	Notifications *ledger.Notifications
 	// Webhooks registers webhook endpoints; nil turns them off.
 	Webhooks *ledger.Webhooks
-	Sessions Sessions
-	Results  Watcher
+	// Deliveries shows and retries webhook deliveries.
+	Deliveries *ledger.Deliverer
+	Sessions   Sessions
+	Results    Watcher
 	// Dashboard is the asynqmon handler, served to admins at /admin/queues;
 	// Queues lists the queue names it can show.
 	Dashboard http.Handler
@@ -70,19 +72,20 @@ type Deps struct {
 
 // Server serves the API.
 type Server struct {
-	app      *fiber.App
-	cfg      config.Config
-	svc      *ledger.Service
-	oauth    *ledger.Authorizer
-	notes    *ledger.Notifications
-	hooks    *ledger.Webhooks
-	store    wallet.Store
-	sessions Sessions
-	results  Watcher
-	ready    func(ctx context.Context) error
-	queues   func() ([]string, error)
-	log      *slog.Logger
-	cur      wallet.Currency
+	app        *fiber.App
+	cfg        config.Config
+	svc        *ledger.Service
+	oauth      *ledger.Authorizer
+	notes      *ledger.Notifications
+	hooks      *ledger.Webhooks
+	deliveries *ledger.Deliverer
+	store      wallet.Store
+	sessions   Sessions
+	results    Watcher
+	ready      func(ctx context.Context) error
+	queues     func() ([]string, error)
+	log        *slog.Logger
+	cur        wallet.Currency
 
 	basic     *basicCache
 	principal sync.Map // user id -> principal; users and their wallets never change
@@ -115,7 +118,7 @@ func New(d Deps) *Server {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	s := &Server{
-		cfg: d.Config, svc: d.Service, oauth: d.OAuth, notes: d.Notifications, hooks: d.Webhooks, store: d.Service.Store, sessions: d.Sessions, results: d.Results,
+		cfg: d.Config, svc: d.Service, oauth: d.OAuth, notes: d.Notifications, hooks: d.Webhooks, deliveries: d.Deliveries, store: d.Service.Store, sessions: d.Sessions, results: d.Results,
 		ready: d.Ready, queues: d.Queues, log: d.Log, cur: d.Config.Currency,
 		basic:   newBasicCache(key, time.Minute),
 		closing: make(chan struct{}),

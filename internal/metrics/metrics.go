@@ -4,6 +4,7 @@
 package metrics
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,4 +84,45 @@ func (m *Ledger) Batch(stage string, n int) {
 // CleanupFailed implements ledger.Observer.
 func (m *Ledger) CleanupFailed(kind string, n int) {
 	m.cleanup.WithLabelValues(kind).Add(float64(n))
+}
+
+// Webhooks implements ledger.DeliveryObserver.
+type Webhooks struct {
+	relayed  prometheus.Counter
+	attempts *prometheus.CounterVec
+	latency  prometheus.Histogram
+}
+
+// NewWebhooks registers the webhook metrics on reg.
+func NewWebhooks(reg prometheus.Registerer) *Webhooks {
+	m := &Webhooks{
+		relayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wallet_webhook_deliveries_relayed_total",
+			Help: "Webhook deliveries the relay made from the outbox's events.",
+		}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wallet_webhook_attempts_total",
+			Help: "Webhook delivery attempts by result (ok, failed) and the endpoint's status (0: no answer).",
+		}, []string{"result", "status"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "wallet_webhook_attempt_seconds",
+			Help:    "Time of one webhook delivery attempt.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+	}
+	reg.MustRegister(m.relayed, m.attempts, m.latency)
+	return m
+}
+
+// Relayed counts deliveries made by the relay.
+func (m *Webhooks) Relayed(n int) { m.relayed.Add(float64(n)) }
+
+// Attempted counts one attempt.
+func (m *Webhooks) Attempted(status int, failed bool, latency time.Duration) {
+	result := "ok"
+	if failed {
+		result = "failed"
+	}
+	m.attempts.WithLabelValues(result, strconv.Itoa(status)).Inc()
+	m.latency.Observe(latency.Seconds())
 }

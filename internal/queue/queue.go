@@ -194,3 +194,47 @@ func DecodeDue(payload []byte) (DuePayload, error) {
 	}
 	return p, nil
 }
+
+// Webhook deliveries run in a queue of their own, so that asynqmon shows
+// them apart and a backlog of slow endpoints never holds operations back.
+const (
+	TypeDeliver   = "webhook:deliver"
+	TypeRelay     = "webhook:relay"
+	DeliveryQueue = "webhooks"
+)
+
+// DeliverPayload names the delivery a TypeDeliver task attempts.
+type DeliverPayload struct {
+	ID string `json:"id"`
+}
+
+// EnqueueDelivery implements ledger.DeliveryQueue: attempt n's task is
+// named after the delivery and n, so enqueuing it twice keeps one.
+func (c *Client) EnqueueDelivery(ctx context.Context, id string, n int, at time.Time, again bool) error {
+	payload, _ := json.Marshal(DeliverPayload{ID: id})
+	// asynq keeps a task's time in whole seconds: round up, so an attempt
+	// never runs before its time (a Retry-After, say).
+	if t := at.Truncate(time.Second); t.Before(at) && at.After(time.Now()) {
+		at = t.Add(time.Second)
+	}
+	name := fmt.Sprintf("%s:%s:%d", TypeDeliver, id, n)
+	if again {
+		name += fmt.Sprintf(":%d", at.UnixNano())
+	}
+	_, err := c.client.EnqueueContext(ctx, asynq.NewTask(TypeDeliver, payload), asynq.TaskID(name),
+		asynq.Queue(DeliveryQueue), asynq.ProcessAt(at), asynq.MaxRetry(3), asynq.Timeout(TaskTimeout),
+		asynq.Retention(time.Hour))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("queue: enqueue delivery %s: %w", id, err)
+	}
+	return nil
+}
+
+// DecodeDeliver decodes a delivery task's payload.
+func DecodeDeliver(payload []byte) (DeliverPayload, error) {
+	var p DeliverPayload
+	if err := json.Unmarshal(payload, &p); err != nil || p.ID == "" {
+		return p, fmt.Errorf("queue: decode delivery task: %w", errors.Join(err, errors.New("no id")))
+	}
+	return p, nil
+}

@@ -37,3 +37,69 @@ type WebhookStore interface {
 	// for another's or an unknown one.
 	DeleteWebhook(ctx context.Context, userID, id string) error
 }
+
+// Delivery statuses.
+const (
+	DeliveryPending   = "pending"
+	DeliverySucceeded = "succeeded"
+	DeliveryFailed    = "failed"
+)
+
+// EDeliveryNotFound: no such delivery of the caller's endpoint.
+const EDeliveryNotFound = "delivery_not_found"
+
+// Delivery is one event's delivery to one endpoint.
+type Delivery struct {
+	ID             string
+	WebhookID      string
+	NotificationID string
+	Type           string
+	Status         string
+	Attempts       int
+	LastStatusCode int
+	LastError      string
+	NextAttemptAt  *time.Time
+	CreatedAt      time.Time
+}
+
+// DeliveryWork is what sending one delivery needs.
+type DeliveryWork struct {
+	Delivery Delivery
+	Webhook  Webhook
+	Disabled bool
+	Event    Notification
+}
+
+// Attempt is the outcome of one attempt, as recorded.
+type Attempt struct {
+	StatusCode int
+	Error      string
+	// Status is the delivery's status after it; NextAttemptAt its next
+	// attempt when still pending.
+	Status        string
+	NextAttemptAt *time.Time
+	// Disable: the endpoint answered 410 Gone.
+	Disable bool
+}
+
+// DeliveryStore keeps deliveries (the webhook side of the outbox).
+type DeliveryStore interface {
+	// RelayDeliveries turns the notifications that came after each active
+	// endpoint's place into its deliveries (those of its event types),
+	// moves the places on, and returns the new deliveries, at most about
+	// limit per endpoint.
+	RelayDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
+	// DeliveryWork loads a delivery with its endpoint and event.
+	DeliveryWork(ctx context.Context, id string) (DeliveryWork, error)
+	// RecordAttempt records attempt number n's outcome, if the delivery
+	// is still pending after n-1 attempts (a duplicate task records
+	// nothing); ok reports whether it did.
+	RecordAttempt(ctx context.Context, id string, n int, a Attempt) (bool, error)
+	// DueDeliveries lists pending deliveries due before t (the sweep).
+	DueDeliveries(ctx context.Context, t time.Time, limit int) ([]Delivery, error)
+	// Deliveries lists an endpoint's deliveries, newest first.
+	Deliveries(ctx context.Context, userID, webhookID, before string, limit int) ([]Delivery, error)
+	// RetryDelivery makes one of the user's deliveries pending and due at
+	// now, whatever its status.
+	RetryDelivery(ctx context.Context, userID, webhookID, id string, now time.Time) (Delivery, error)
+}
