@@ -41,6 +41,9 @@ type Config struct {
 	// Auth is how the users and the bank call: "token" (opaque Bearer
 	// tokens of POST /api/tokens) or "jwt" (OAuth access tokens).
 	Auth string
+	// Webhooks registers a webhook endpoint (a sink in the bench) for
+	// every user.
+	Webhooks bool
 
 	RedisDB int
 	Keep    bool
@@ -122,6 +125,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.Float64Var(&c.DepositShare, "deposit-share", 0, "share of deposits among operations, 0..1")
 	fs.Float64Var(&c.HoldShare, "hold-share", 0, "share of holds placed for one hot merchant wallet (and captured by it 200 ms later), 0..1")
 	fs.StringVar(&c.Auth, "auth", "token", "how clients authenticate: token (opaque Bearer tokens from POST /api/tokens) or jwt (OAuth access tokens: authorization code + PKCE for users, client credentials for the bank)")
+	fs.BoolVar(&c.Webhooks, "webhooks", false, "register a webhook for every user (a sink in this process answers 204), to measure the money path with deliveries flowing")
 	fs.IntVar(&c.RedisDB, "redis-db", 9, "Redis database for a started service (flushed first)")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the started service's database, the scratch pgbench database and the logs")
 	fs.BoolVar(&c.Build, "build", true, "with -start, go build bin/api and bin/worker first")

@@ -176,6 +176,11 @@ func runOnce(ctx context.Context, cfg Config, spec runSpec, u *ui) RunResult {
 		r.Error = runPhases(ctx, cfg, spec, c, pop, svc, runID, u, &r)
 		r.Analyzes = stopAnalyze()
 	}
+	if pop != nil && pop.Sink != nil {
+		u.logf("webhook deliveries received by the sink: %d", pop.Sink.received.Load())
+		r.WebhookDeliveries = pop.Sink.received.Load()
+		pop.Sink.stop()
+	}
 	r.Audit = audit(ctx, c, basicAuth(cfg.Admin), svc)
 	if name := svc.exited(); name != "" && r.Error == "" {
 		r.Error = name + " exited during the run"

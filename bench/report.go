@@ -41,13 +41,15 @@ type Machine struct {
 
 // RunResult is one run: a service, its setup, its phases and its audit.
 type RunResult struct {
-	Scenario string  `json:"scenario"`
-	Workers  int     `json:"workers,omitempty"`
-	Wallets  int     `json:"wallets"`
-	Auth     string  `json:"auth"`
-	URL      string  `json:"url"`
-	Database string  `json:"database,omitempty"`
-	SetupS   float64 `json:"setup_s"`
+	Scenario string `json:"scenario"`
+	Workers  int    `json:"workers,omitempty"`
+	Wallets  int    `json:"wallets"`
+	Auth     string `json:"auth"`
+	// WebhookDeliveries counts what the sink received (-webhooks).
+	WebhookDeliveries int64   `json:"webhook_deliveries,omitempty"`
+	URL               string  `json:"url"`
+	Database          string  `json:"database,omitempty"`
+	SetupS            float64 `json:"setup_s"`
 	// Analyzes is how many ANALYZEs the generator ran during the phases
 	// because the server's autovacuum is off (autoanalyze.go).
 	Analyzes int       `json:"analyzes,omitempty"`

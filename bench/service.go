@@ -108,6 +108,8 @@ func startService(ctx context.Context, cfg Config, workers int, runID string, u 
 		"SIGNUP_LIMIT": "0",
 		// -auth jwt: tokens outlive every phase of the run.
 		"ACCESS_TOKEN_TTL": "6h",
+		// -webhooks: the sink listens on a loopback address.
+		"WEBHOOK_ALLOW_PRIVATE": strconv.FormatBool(cfg.Webhooks),
 	}
 	api := newProc("api", filepath.Join(cfg.BinDir, "api"), env, s.logDir)
 	s.procs = append(s.procs, api)

@@ -34,6 +34,8 @@ type user struct {
 type population struct {
 	Users []user
 	Bank  string // the payment system's Authorization header
+	// Sink receives the users' webhook deliveries (-webhooks).
+	Sink *sink
 }
 
 func basicAuth(c credentials) string {
@@ -61,11 +63,21 @@ func setup(ctx context.Context, c *client, cfg Config, spec runSpec, runID strin
 		return nil, fmt.Errorf("bank token (-bank %s): %w", cfg.Bank.Email, err)
 	}
 	p := &population{Users: make([]user, spec.Wallets), Bank: bank}
+	var hooks *sink
+	if cfg.Webhooks {
+		if hooks, err = startSink(); err != nil {
+			return nil, err
+		}
+		p.Sink = hooks
+	}
 
 	b := u.bar(int64(spec.Wallets), "signing up")
 	err = forEach(ctx, spec.Wallets, cfg.SetupConcurrency, func(ctx context.Context, i int) error {
 		usr, err := signUp(ctx, c, runID, i, issue)
 		p.Users[i] = usr
+		if err == nil && hooks != nil {
+			err = registerWebhook(ctx, c, usr.Auth, hooks.URL)
+		}
 		b.add(1)
 		return err
 	})

@@ -92,7 +92,8 @@ var auditChecks = []struct{ name, sql string }{
 			CROSS JOIN LATERAL (
 				SELECT w.user_id FROM wallets w WHERE o.status = 'completed' AND w.id IN (o.from_wallet_id, o.to_wallet_id)
 				UNION
-				SELECT o.created_by WHERE o.status = 'failed'
+				-- the service's own operations (an expiry) have no creator to tell
+				SELECT o.created_by WHERE o.status = 'failed' AND o.created_by IS NOT NULL
 			) p
 			WHERE o.status <> 'pending' AND o.completed_at >= (SELECT min(started_at) FROM outbox_epoch)
 		), got AS (
