@@ -110,6 +110,7 @@ func startService(ctx context.Context, cfg Config, workers int, runID string, u 
 		"ACCESS_TOKEN_TTL": "6h",
 		// -webhooks: the sink listens on a loopback address.
 		"WEBHOOK_ALLOW_PRIVATE": strconv.FormatBool(cfg.Webhooks),
+		"WEBHOOK_CONCURRENCY":   envOr("WEBHOOK_CONCURRENCY", "16"),
 	}
 	api := newProc("api", filepath.Join(cfg.BinDir, "api"), env, s.logDir)
 	s.procs = append(s.procs, api)

@@ -8,11 +8,7 @@ CREATE TABLE webhooks (
     secret      text NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
     -- A 410 Gone from the endpoint disables it.
-    disabled_at timestamptz,
-    -- The relay's place in its user's notifications (in the order of
-    -- notifications_user): it turns what comes after into deliveries.
-    relay_xid   xid8 NOT NULL DEFAULT pg_snapshot_xmin(pg_current_snapshot()),
-    relay_id    uuid NOT NULL DEFAULT '00000000-0000-0000-0000-000000000000'
+    disabled_at timestamptz
 );
 CREATE INDEX webhooks_user ON webhooks (user_id, id);
 
@@ -33,3 +29,13 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_log ON webhook_deliveries (webhook_id, id DESC);
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+
+-- The relay's place in the outbox, in commit order (see
+-- notifications.xid): it turns what comes after into deliveries.
+CREATE INDEX notifications_relay ON notifications (xid, id);
+CREATE TABLE webhook_relay (
+    id              int PRIMARY KEY CHECK (id = 1),
+    xid             xid8 NOT NULL,
+    notification_id uuid NOT NULL
+);
+INSERT INTO webhook_relay VALUES (1, pg_snapshot_xmin(pg_current_snapshot()), '00000000-0000-0000-0000-000000000000');

@@ -86,7 +86,7 @@ func (d *Deliverer) backoff() []time.Duration {
 // first attempts; it returns how many it made.
 func (d *Deliverer) Relay(ctx context.Context) (int, error) {
 	now := d.now()
-	ds, err := d.Store.RelayDeliveries(ctx, now, 500)
+	ds, err := d.Store.RelayDeliveries(ctx, now, 5000)
 	if err != nil {
 		return 0, err
 	}

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,50 +33,82 @@ func collectDeliveries(rows pgx.Rows, err error) ([]wallet.Delivery, error) {
 	return ds, translate(err)
 }
 
-// RelayDeliveries implements wallet.DeliveryStore: one statement for
-// every endpoint. Each endpoint reads its user's notifications after its
-// place in (xid, id) order and only below the oldest running transaction,
-// so a notification that commits late is relayed late, never skipped.
-// Endpoints another relay holds are skipped (SKIP LOCKED).
+// RelayDeliveries implements wallet.DeliveryStore. One relay at a time
+// (the cursor row's lock) reads the notifications after its cursor in
+// (xid, id) order and only below the oldest running transaction, so a
+// notification that commits late is relayed late, never skipped; it
+// turns those whose user has a matching endpoint into deliveries and
+// moves the cursor on, in one transaction. Its cost follows the events,
+// not the number of endpoints.
 func (s *Store) RelayDeliveries(ctx context.Context, now time.Time, limit int) ([]wallet.Delivery, error) {
 	var out []wallet.Delivery
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
-			WITH w AS (
-				SELECT id, user_id, events, relay_xid, relay_id FROM webhooks
-				WHERE disabled_at IS NULL FOR UPDATE SKIP LOCKED
-			), n AS (
-				SELECT w.id AS webhook_id, w.events, x.id, x.type, x.xid
-				FROM w CROSS JOIN LATERAL (
-					SELECT n.id, n.type, n.xid FROM notifications n
-					WHERE n.user_id = w.user_id AND (n.xid, n.id) > (w.relay_xid, w.relay_id)
-					  AND n.xid < pg_snapshot_xmin(pg_current_snapshot())
-					ORDER BY n.xid, n.id LIMIT $1
-				) x
-			), moved AS (
-				UPDATE webhooks h SET relay_xid = m.xid, relay_id = m.id
-				FROM (SELECT DISTINCT ON (webhook_id) webhook_id, xid, id FROM n ORDER BY webhook_id, xid DESC, id DESC) m
-				WHERE h.id = m.webhook_id
-			)
-			SELECT webhook_id::text, id::text, type FROM n WHERE type = ANY(events) ORDER BY xid, id`, limit)
+		var curXID int64
+		var curID string
+		if err := tx.QueryRow(ctx, `SELECT xid::text::bigint, notification_id::text FROM webhook_relay WHERE id = 1 FOR UPDATE`).
+			Scan(&curXID, &curID); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT id::text, user_id::text, type, xid::text::bigint, created_at FROM notifications
+			WHERE (xid, id) > ($1::text::xid8, $2::uuid) AND xid < pg_snapshot_xmin(pg_current_snapshot())
+			ORDER BY xid, id LIMIT $3`, strconv.FormatInt(curXID, 10), curID, limit)
 		if err != nil {
 			return err
 		}
-		type pair struct{ hook, note, typ string }
-		var got []pair
-		var p pair
-		if _, err := pgx.ForEachRow(rows, []any{&p.hook, &p.note, &p.typ}, func() error {
-			got = append(got, p)
+		type note struct {
+			id, user, typ string
+			xid           int64
+			at            time.Time
+		}
+		var notes []note
+		var nt note
+		if _, err := pgx.ForEachRow(rows, []any{&nt.id, &nt.user, &nt.typ, &nt.xid, &nt.at}, func() error {
+			notes = append(notes, nt)
 			return nil
 		}); err != nil {
 			return err
 		}
-		if len(got) == 0 {
+		if len(notes) == 0 {
 			return nil
 		}
-		ids, hooks, notes := make([]string, len(got)), make([]string, len(got)), make([]string, len(got))
-		for i, g := range got {
-			ids[i], hooks[i], notes[i] = newID(), g.hook, g.note
+		users := make([]string, 0, len(notes))
+		for _, n := range notes {
+			users = append(users, n.user)
+		}
+		rows, err = tx.Query(ctx, `SELECT id::text, user_id::text, events, created_at FROM webhooks
+			WHERE user_id = ANY($1::uuid[]) AND disabled_at IS NULL`, users)
+		if err != nil {
+			return err
+		}
+		type hook struct {
+			id     string
+			events []string
+			since  time.Time
+		}
+		byUser := map[string][]hook{}
+		var uid string
+		var h hook
+		if _, err := pgx.ForEachRow(rows, []any{&h.id, &uid, &h.events, &h.since}, func() error {
+			byUser[uid] = append(byUser[uid], h)
+			return nil
+		}); err != nil {
+			return err
+		}
+		var ids, hooks, nids []string
+		for _, n := range notes {
+			for _, h := range byUser[n.user] {
+				if !n.at.Before(h.since) && slices.Contains(h.events, n.typ) {
+					ids, hooks, nids = append(ids, newID()), append(hooks, h.id), append(nids, n.id)
+				}
+			}
+		}
+		last := notes[len(notes)-1]
+		if _, err := tx.Exec(ctx, `UPDATE webhook_relay SET xid = $1::text::xid8, notification_id = $2 WHERE id = 1`,
+			strconv.FormatInt(last.xid, 10), last.id); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
 		}
 		rows, err = tx.Query(ctx, `
 			WITH ins AS (
@@ -83,7 +117,7 @@ func (s *Store) RelayDeliveries(ctx context.Context, now time.Time, limit int) (
 				ON CONFLICT (webhook_id, notification_id) DO NOTHING
 				RETURNING *
 			)
-			SELECT `+deliveryColumns+` FROM ins d JOIN notifications n ON n.id = d.notification_id ORDER BY d.id`, ids, hooks, notes, now)
+			SELECT `+deliveryColumns+` FROM ins d JOIN notifications n ON n.id = d.notification_id ORDER BY d.id`, ids, hooks, nids, now)
 		out, err = collectDeliveries(rows, err)
 		return err
 	})

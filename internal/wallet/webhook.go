@@ -84,10 +84,10 @@ type Attempt struct {
 
 // DeliveryStore keeps deliveries (the webhook side of the outbox).
 type DeliveryStore interface {
-	// RelayDeliveries turns the notifications that came after each active
-	// endpoint's place into its deliveries (those of its event types),
-	// moves the places on, and returns the new deliveries, at most about
-	// limit per endpoint.
+	// RelayDeliveries turns the notifications that came after the relay's
+	// place (at most limit of them) into deliveries to their users' active
+	// endpoints that asked for their types (and were registered before
+	// them), moves the place on, and returns the new deliveries.
 	RelayDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
 	// DeliveryWork loads a delivery with its endpoint and event.
 	DeliveryWork(ctx context.Context, id string) (DeliveryWork, error)
