@@ -754,13 +754,7 @@ var faults = []fault{
 		// A slow network to both dependencies for a while.
 		d := time.Duration(500+rng.IntN(2500)) * time.Millisecond
 		lat := 5 + rng.IntN(30)
-		for _, p := range ch.proxies() {
-			p.add(fmt.Sprintf(`{"name":"chaos-lat","type":"latency","stream":"downstream","attributes":{"latency":%d,"jitter":%d}}`, lat, lat/2))
-		}
-		time.Sleep(d)
-		for _, p := range ch.proxies() {
-			p.remove("chaos-lat")
-		}
+		withToxic(ch.proxies(), "chaos-lat", fmt.Sprintf(`{"name":"chaos-lat","type":"latency","stream":"downstream","attributes":{"latency":%d,"jitter":%d}}`, lat, lat/2), d)
 		return fmt.Sprintf("latency %d±%d ms to Postgres and Redis for %v", lat, lat/2, d)
 	}},
 	{"net-reset", 2, func(ch *chaos, rng *rand.Rand) string {
@@ -768,13 +762,7 @@ var faults = []fault{
 		// transaction, a commit, a lock try, a dequeue).
 		kind := []string{"postgres", "redis"}[rng.IntN(2)]
 		d := time.Duration(50+rng.IntN(300)) * time.Millisecond
-		for _, p := range ch.net[kind] {
-			p.add(`{"name":"chaos-reset","type":"reset_peer","attributes":{"timeout":0}}`)
-		}
-		time.Sleep(d)
-		for _, p := range ch.net[kind] {
-			p.remove("chaos-reset")
-		}
+		withToxic(ch.net[kind], "chaos-reset", `{"name":"chaos-reset","type":"reset_peer","attributes":{"timeout":0}}`, d)
 		return fmt.Sprintf("%s connections reset for %v", kind, d)
 	}},
 	{"net-stall", 1, func(ch *chaos, rng *rand.Rand) string {
@@ -782,13 +770,7 @@ var faults = []fault{
 		// (ACCEPT_TIMEOUT, statement_timeout) must give up, not hang.
 		kind := []string{"postgres", "redis"}[rng.IntN(2)]
 		d := time.Duration(300+rng.IntN(1700)) * time.Millisecond
-		for _, p := range ch.net[kind] {
-			p.add(`{"name":"chaos-stall","type":"timeout","attributes":{"timeout":0}}`)
-		}
-		time.Sleep(d)
-		for _, p := range ch.net[kind] {
-			p.remove("chaos-stall")
-		}
+		withToxic(ch.net[kind], "chaos-stall", `{"name":"chaos-stall","type":"timeout","attributes":{"timeout":0}}`, d)
 		return fmt.Sprintf("%s stalled for %v", kind, d)
 	}},
 	{"stall-api", 2, func(ch *chaos, rng *rand.Rand) string {
@@ -839,6 +821,18 @@ var faults = []fault{
 		w.Signal(syscall.SIGCONT)
 		return fmt.Sprintf("SIGSTOP %s for %v", w.Name, d)
 	}},
+}
+
+// withToxic adds the toxic (toxiproxy's JSON, named name) to every proxy
+// for d, then takes it away.
+func withToxic(proxies []*toxic, name, json string, d time.Duration) {
+	for _, p := range proxies {
+		p.add(json)
+	}
+	time.Sleep(d)
+	for _, p := range proxies {
+		p.remove(name)
+	}
 }
 
 // proxies are every proxy in front of a dependency.

@@ -303,19 +303,26 @@ func (s *Server) client(c *fiber.Ctx, f formFields) (wallet.OAuthClient, error) 
 	return cl, err
 }
 
+// clientForm reads the form of a token, revocation or introspection
+// request and authenticates its client.
+func (s *Server) clientForm(c *fiber.Ctx) (formFields, wallet.OAuthClient, error) {
+	f, err := readForm(c)
+	if err != nil {
+		return nil, wallet.OAuthClient{}, err
+	}
+	cl, err := s.client(c, f)
+	return f, cl, err
+}
+
 // token is the token endpoint (RFC 6749 §3.2).
 func (s *Server) token(c *fiber.Ctx) error {
-	f, err := readForm(c)
+	f, cl, err := s.clientForm(c)
 	if err != nil {
 		return s.oauthError(c, err)
 	}
 	grant := f.get("grant_type")
 	if grant == "" {
 		return s.oauthError(c, &ledger.OAuthError{Code: ledger.OAuthInvalidRequest, Description: "grant_type is required"})
-	}
-	cl, err := s.client(c, f)
-	if err != nil {
-		return s.oauthError(c, err)
 	}
 	var res ledger.TokenResponse
 	ctx := c.UserContext()
@@ -337,11 +344,7 @@ func (s *Server) token(c *fiber.Ctx) error {
 
 // revoke is RFC 7009: 200 whether or not the token was known.
 func (s *Server) revoke(c *fiber.Ctx) error {
-	f, err := readForm(c)
-	if err != nil {
-		return s.oauthError(c, err)
-	}
-	cl, err := s.client(c, f)
+	f, cl, err := s.clientForm(c)
 	if err != nil {
 		return s.oauthError(c, err)
 	}
@@ -354,11 +357,7 @@ func (s *Server) revoke(c *fiber.Ctx) error {
 // introspect is RFC 7662, for confidential clients (payment systems
 // included) only.
 func (s *Server) introspect(c *fiber.Ctx) error {
-	f, err := readForm(c)
-	if err != nil {
-		return s.oauthError(c, err)
-	}
-	cl, err := s.client(c, f)
+	f, cl, err := s.clientForm(c)
 	if err != nil {
 		return s.oauthError(c, err)
 	}

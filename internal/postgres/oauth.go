@@ -11,7 +11,7 @@ import (
 	"github.com/walletd/wallet/internal/wallet"
 )
 
-// EOAuthClientNotFound is the code of an unknown client id.
+// eClientNotFound is the code of an unknown client id.
 const eClientNotFound = "oauth_client_not_found"
 
 // CreateClient implements wallet.OAuthStore.
@@ -53,9 +53,6 @@ func (s *Store) Client(ctx context.Context, id string) (wallet.OAuthClient, erro
 	}
 	return scanClient(s.pool.QueryRow(ctx, clientSelect+` WHERE id = $1`, id))
 }
-
-// IsClientNotFound reports whether err is Client's "unknown client".
-func IsClientNotFound(err error) bool { return wallet.ErrorCode(err) == eClientNotFound }
 
 // Clients implements wallet.OAuthStore: the registered clients, oldest first.
 func (s *Store) Clients(ctx context.Context) ([]wallet.OAuthClient, error) {
