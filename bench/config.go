@@ -44,6 +44,11 @@ type Config struct {
 	// Webhooks registers a webhook endpoint (a sink in the bench) for
 	// every user.
 	Webhooks bool
+	// WebhookNice, when above 0, runs the deliveries in a worker process
+	// of their own (WORKER_QUEUES=webhooks) at that CPU niceness, the
+	// other workers serving the operations alone: the money path first,
+	// as webhook senders on hosts of their own would leave it.
+	WebhookNice int
 
 	RedisDB int
 	Keep    bool
@@ -125,6 +130,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.Float64Var(&c.DepositShare, "deposit-share", 0, "share of deposits among operations, 0..1")
 	fs.Float64Var(&c.HoldShare, "hold-share", 0, "share of holds placed for one hot merchant wallet (and captured by it 200 ms later), 0..1")
 	fs.StringVar(&c.Auth, "auth", "token", "how clients authenticate: token (opaque Bearer tokens from POST /api/tokens) or jwt (OAuth access tokens: authorization code + PKCE for users, client credentials for the bank)")
+	fs.IntVar(&c.WebhookNice, "webhook-nice", 0, "with -webhooks and -start: run the deliveries in a worker of their own at this niceness (1-19), the other workers serving the operations alone")
 	fs.BoolVar(&c.Webhooks, "webhooks", false, "register a webhook for every user (a sink in this process answers 204), to measure the money path with deliveries flowing")
 	fs.IntVar(&c.RedisDB, "redis-db", 9, "Redis database for a started service (flushed first)")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the started service's database, the scratch pgbench database and the logs")

@@ -177,8 +177,12 @@ func runOnce(ctx context.Context, cfg Config, spec runSpec, u *ui) RunResult {
 		r.Analyzes = stopAnalyze()
 	}
 	if pop != nil && pop.Sink != nil {
-		u.logf("webhook deliveries received by the sink: %d", pop.Sink.received.Load())
+		end := time.Now()
+		r.WebhookDeliveriesAtEnd = pop.Sink.received.Load()
+		r.WebhookDrainS = pop.Sink.drain(ctx, end, 3*time.Second, 5*time.Minute).Seconds()
 		r.WebhookDeliveries = pop.Sink.received.Load()
+		u.logf("webhook deliveries received by the sink: %d by the end of the load, %d in all, the last %.1f s after the end",
+			r.WebhookDeliveriesAtEnd, r.WebhookDeliveries, r.WebhookDrainS)
 		pop.Sink.stop()
 	}
 	r.Audit = audit(ctx, c, basicAuth(cfg.Admin), svc)

@@ -46,10 +46,14 @@ type RunResult struct {
 	Wallets  int    `json:"wallets"`
 	Auth     string `json:"auth"`
 	// WebhookDeliveries counts what the sink received (-webhooks).
-	WebhookDeliveries int64   `json:"webhook_deliveries,omitempty"`
-	URL               string  `json:"url"`
-	Database          string  `json:"database,omitempty"`
-	SetupS            float64 `json:"setup_s"`
+	WebhookDeliveries int64 `json:"webhook_deliveries,omitempty"`
+	// WebhookDeliveriesAtEnd is what it had when the load ended, and
+	// WebhookDrainS how long after that the last delivery came.
+	WebhookDeliveriesAtEnd int64   `json:"webhook_deliveries_at_end,omitempty"`
+	WebhookDrainS          float64 `json:"webhook_drain_s,omitempty"`
+	URL                    string  `json:"url"`
+	Database               string  `json:"database,omitempty"`
+	SetupS                 float64 `json:"setup_s"`
 	// Analyzes is how many ANALYZEs the generator ran during the phases
 	// because the server's autovacuum is off (autoanalyze.go).
 	Analyzes int       `json:"analyzes,omitempty"`

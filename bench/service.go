@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -121,8 +122,21 @@ func startService(ctx context.Context, cfg Config, workers int, runID string, u 
 	if err := waitReady(ctx, s.URL, api, 60*time.Second); err != nil {
 		return nil, err
 	}
+	wenv := env
+	if cfg.Webhooks && cfg.WebhookNice > 0 {
+		wenv = maps.Clone(env)
+		wenv["WORKER_QUEUES"] = "operations"
+		henv := maps.Clone(env)
+		henv["WORKER_QUEUES"] = "webhooks"
+		hooks := newProc("webhooks", s.workerBin, henv, s.logDir)
+		hooks.nice = cfg.WebhookNice
+		s.procs = append(s.procs, hooks)
+		if err := hooks.start(); err != nil {
+			return nil, err
+		}
+	}
 	for i := range workers {
-		w := newProc(fmt.Sprintf("worker%d", i), s.workerBin, env, s.logDir)
+		w := newProc(fmt.Sprintf("worker%d", i), s.workerBin, wenv, s.logDir)
 		s.procs = append(s.procs, w)
 		if err := w.start(); err != nil {
 			return nil, err
@@ -187,6 +201,7 @@ func (s *service) workerAudit(ctx context.Context) (clean bool, report string, e
 // proc is one program of a started service.
 type proc struct {
 	name, bin, logPath string
+	nice               int // run under nice -n, when above 0
 	env                []string
 	cmd                *exec.Cmd
 	done               chan struct{}
@@ -207,6 +222,11 @@ func (p *proc) start() error {
 		return err
 	}
 	p.cmd = exec.Command(p.bin)
+	if p.nice > 0 {
+		// Every thread the process makes inherits the niceness it starts
+		// with (a renice afterwards reaches its first thread only).
+		p.cmd = exec.Command("nice", "-n", strconv.Itoa(p.nice), p.bin)
+	}
 	p.cmd.Env, p.cmd.Stdout, p.cmd.Stderr = p.env, f, f
 	// Its own process group, so that a Ctrl-C reaches only the generator,
 	// which then audits and stops the service in order; and if the

@@ -20,6 +20,7 @@ type sink struct {
 	srv      *http.Server
 	URL      string
 	received atomic.Int64
+	last     atomic.Int64 // unix nanoseconds of the latest delivery
 }
 
 func startSink() (*sink, error) {
@@ -30,6 +31,7 @@ func startSink() (*sink, error) {
 	s := &sink{URL: "http://" + l.Addr().String() + "/hook"}
 	s.srv = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.received.Add(1)
+		s.last.Store(time.Now().UnixNano())
 		w.WriteHeader(http.StatusNoContent)
 	})}
 	go func() { _ = s.srv.Serve(l) }()
@@ -37,6 +39,18 @@ func startSink() (*sink, error) {
 }
 
 func (s *sink) stop() { _ = s.srv.Close() }
+
+// drain waits, after the load, for the deliveries to stop arriving (none
+// for quiet), at most limit; it returns how long after end the last one
+// came.
+func (s *sink) drain(ctx context.Context, end time.Time, quiet, limit time.Duration) time.Duration {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(100 * time.Millisecond) {
+		if time.Since(time.Unix(0, s.last.Load())) >= quiet {
+			break
+		}
+	}
+	return max(0, time.Unix(0, s.last.Load()).Sub(end))
+}
 
 // registerWebhook registers the sink for a user.
 func registerWebhook(ctx context.Context, c *client, auth, url string) error {

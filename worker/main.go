@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -123,22 +124,17 @@ func run() error {
 	mux.HandleFunc(queue.TypeOAuthMaintain, h.maintainOAuth)
 
 	// Every worker runs a scheduler; Unique keeps one sweep per interval.
+	ledgerWork, hookWork := cfg.Serves(queue.Name), cfg.Serves(queue.DeliveryQueue)
 	sched := asynq.NewScheduler(a.RedisOpt, &asynq.SchedulerOpts{Logger: app.AsynqLogger{Log: log}, LogLevel: asynq.WarnLevel})
-	if _, err := sched.Register("@every "+cfg.SweepInterval.String(), asynq.NewTask(queue.TypeSweep, nil),
-		asynq.Queue(queue.Name), asynq.Unique(cfg.SweepInterval), asynq.MaxRetry(0), asynq.Timeout(queue.TaskTimeout)); err != nil {
+	if err := scheduleLedger(sched, cfg, ledgerWork); err != nil {
 		return err
 	}
-	for _, typ := range []string{queue.TypePruneKeys, queue.TypeOAuthMaintain} {
-		if _, err := sched.Register("@every "+pruneInterval.String(), asynq.NewTask(typ, nil),
-			asynq.Queue(queue.Name), asynq.Unique(pruneInterval), asynq.MaxRetry(0), asynq.Timeout(queue.TaskTimeout)); err != nil {
+	hookSrv, hookMux, _ := webhookServer(a, log)
+	if hookWork {
+		if _, err := sched.Register("@every "+relayInterval.String(), asynq.NewTask(queue.TypeRelay, nil),
+			asynq.Queue(queue.DeliveryQueue), asynq.Unique(relayInterval), asynq.MaxRetry(0), asynq.Timeout(queue.TaskTimeout)); err != nil {
 			return err
 		}
-	}
-
-	hookSrv, hookMux, _ := webhookServer(a, log)
-	if _, err := sched.Register("@every "+relayInterval.String(), asynq.NewTask(queue.TypeRelay, nil),
-		asynq.Queue(queue.DeliveryQueue), asynq.Unique(relayInterval), asynq.MaxRetry(0), asynq.Timeout(queue.TaskTimeout)); err != nil {
-		return err
 	}
 
 	var metricsSrv *http.Server
@@ -159,35 +155,66 @@ func run() error {
 
 	// The applier outlives the asynq server's shutdown, which waits for
 	// handlers that wait for their batch.
-	applyCtx, stopApply := context.WithCancel(context.Background())
-	committers := a.Service.StartApplier(applyCtx, cfg.ApplyCommitters, cfg.ApplyBatch)
-	defer func() {
-		stopApply()
-		committers.Wait()
-	}()
-
-	if err := srv.Start(mux); err != nil {
-		return err
+	if ledgerWork {
+		applyCtx, stopApply := context.WithCancel(context.Background())
+		committers := a.Service.StartApplier(applyCtx, cfg.ApplyCommitters, cfg.ApplyBatch)
+		defer func() {
+			stopApply()
+			committers.Wait()
+		}()
 	}
-	if err := hookSrv.Start(hookMux); err != nil {
-		srv.Shutdown()
-		return err
+
+	var started []*asynq.Server
+	shutdown := func() {
+		for _, s := range slices.Backward(started) {
+			s.Shutdown()
+		}
+	}
+	if ledgerWork {
+		if err := srv.Start(mux); err != nil {
+			return err
+		}
+		started = append(started, srv)
+	}
+	if hookWork {
+		if err := hookSrv.Start(hookMux); err != nil {
+			shutdown()
+			return err
+		}
+		started = append(started, hookSrv)
 	}
 	if err := sched.Start(); err != nil {
-		srv.Shutdown()
-		hookSrv.Shutdown()
+		shutdown()
 		return err
 	}
-	log.Info("worker started", slog.Int("concurrency", cfg.WorkerConcurrency))
+	log.Info("worker started", slog.Any("queues", cfg.WorkerQueues), slog.Int("concurrency", cfg.WorkerConcurrency))
 	<-ctx.Done()
 	log.Info("shutting down: finishing tasks in flight")
 	sched.Shutdown()
-	hookSrv.Shutdown()
-	srv.Shutdown()
+	shutdown()
 	if metricsSrv != nil {
 		_ = metricsSrv.Close()
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// scheduleLedger registers the ledger's periodic tasks, for a worker that
+// serves the operations queue.
+func scheduleLedger(sched *asynq.Scheduler, cfg config.Config, serves bool) error {
+	if !serves {
+		return nil
+	}
+	if _, err := sched.Register("@every "+cfg.SweepInterval.String(), asynq.NewTask(queue.TypeSweep, nil),
+		asynq.Queue(queue.Name), asynq.Unique(cfg.SweepInterval), asynq.MaxRetry(0), asynq.Timeout(queue.TaskTimeout)); err != nil {
+		return err
+	}
+	for _, typ := range []string{queue.TypePruneKeys, queue.TypeOAuthMaintain} {
+		if _, err := sched.Register("@every "+pruneInterval.String(), asynq.NewTask(typ, nil),
+			asynq.Queue(queue.Name), asynq.Unique(pruneInterval), asynq.MaxRetry(0), asynq.Timeout(queue.TaskTimeout)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -19,10 +19,6 @@ import (
 // webhook deliveries (once across the workers, by Unique).
 const relayInterval = time.Second
 
-// sweepGrace is how overdue a pending delivery must be before the sweep
-// enqueues it again.
-const sweepGrace = 30 * time.Second
-
 // webhookServer runs webhook deliveries on an asynq server of their own
 // (queue "webhooks", WEBHOOK_CONCURRENCY tasks): slow endpoints never
 // take the goroutines that apply operations.
@@ -53,14 +49,14 @@ func webhookServer(a *app.App, log *slog.Logger) (*asynq.Server, *asynq.ServeMux
 		if err != nil {
 			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 		}
-		return d.Deliver(ctx, p.ID)
+		return d.Deliver(ctx, p.IDs)
 	})
 	mux.HandleFunc(queue.TypeRelay, func(ctx context.Context, _ *asynq.Task) error {
 		n, err := d.Relay(ctx)
 		if err != nil {
 			return err
 		}
-		swept, err := d.Sweep(ctx, sweepGrace)
+		swept, err := d.Sweep(ctx)
 		if n > 0 || swept > 0 {
 			log.Debug("webhook relay", slog.Int("relayed", n), slog.Int("swept", swept))
 		}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,6 +74,11 @@ type Config struct {
 
 	// WorkerConcurrency is how many tasks one worker process runs at once.
 	WorkerConcurrency int `env:"WORKER_CONCURRENCY" envDefault:"64"`
+	// WorkerQueues are the queues a worker process serves: "operations"
+	// (the ledger: applies, expiries, sweeps) and "webhooks" (the relay
+	// and the deliveries), so that the two can be scaled, placed and
+	// prioritised apart.
+	WorkerQueues []string `env:"WORKER_QUEUES" envDefault:"operations,webhooks" envSeparator:","`
 	// ApplyBatch caps how many operations a worker commits in one
 	// transaction; ApplyCommitters is how many such commits run at once.
 	ApplyBatch      int `env:"APPLY_BATCH" envDefault:"128"`
@@ -252,6 +258,14 @@ func (c *Config) Validate() error {
 			break
 		}
 	}
+	if len(c.WorkerQueues) == 0 {
+		errs = append(errs, errors.New("WORKER_QUEUES: name at least one of operations, webhooks"))
+	}
+	for _, q := range c.WorkerQueues {
+		if q != "operations" && q != "webhooks" {
+			errs = append(errs, fmt.Errorf("WORKER_QUEUES: unknown queue %q (want operations, webhooks)", q))
+		}
+	}
 	if c.WorkerConcurrency < 1 {
 		errs = append(errs, errors.New("WORKER_CONCURRENCY: must be at least 1"))
 	}
@@ -276,4 +290,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// Serves reports whether a worker process serves queue q (WORKER_QUEUES).
+func (c *Config) Serves(q string) bool {
+	return slices.Contains(c.WorkerQueues, q)
 }

@@ -22,6 +22,10 @@ type receiver struct {
 	mu      sync.Mutex
 	secrets map[string]string // path -> secret
 	got     map[string][]receipt
+	// gate holds the requests to /slow until it is closed; inFlight and
+	// maxInFlight count them.
+	gate                  chan struct{}
+	inFlight, maxInFlight int
 }
 
 type receipt struct {
@@ -30,7 +34,7 @@ type receipt struct {
 }
 
 func newReceiver(t *testing.T) *receiver {
-	r := &receiver{t: t, secrets: map[string]string{}, got: map[string][]receipt{}}
+	r := &receiver{t: t, secrets: map[string]string{}, got: map[string][]receipt{}, gate: make(chan struct{})}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
 	return r
@@ -74,6 +78,18 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		}
 	case "/gone":
 		w.WriteHeader(410)
+	case "/slow":
+		r.mu.Lock()
+		r.inFlight++
+		r.maxInFlight = max(r.maxInFlight, r.inFlight)
+		r.mu.Unlock()
+		select {
+		case <-r.gate:
+		case <-req.Context().Done():
+		}
+		r.mu.Lock()
+		r.inFlight--
+		r.mu.Unlock()
 	}
 }
 
@@ -302,5 +318,54 @@ func TestWebhooksThroughCrashes(t *testing.T) {
 	defer cancel()
 	if out, code, err := e.RunAudit(ctx); err != nil || code != 0 {
 		t.Errorf("audit: exit %d, %v:\n%s", code, err, out)
+	}
+}
+
+// TestSlowEndpointDelaysNoOther: while one endpoint holds every request
+// it gets, another endpoint of the same user gets all its deliveries,
+// and the slow one never has more than WEBHOOK_PER_ENDPOINT requests in
+// flight; once it answers, it gets all of its own too.
+func TestSlowEndpointDelaysNoOther(t *testing.T) {
+	t.Parallel()
+	e := StartEnvWith(t, Options{Workers: 1, Env: map[string]string{"WEBHOOK_ALLOW_PRIVATE": "true", "WEBHOOK_PER_ENDPOINT": "3"}})
+	rcv := newReceiver(t)
+	alice, bob := e.signup(t, "Alice"), e.signup(t, "Bob")
+	e.deposit(t, alice.WalletID, "50.00")
+	bc := e.Client(Basic(bob.Email, bob.Password))
+	for _, path := range []string{"/slow", "/ok"} {
+		r := bc.Must(t, "POST", "/api/webhooks", map[string]any{"url": rcv.srv.URL + path}, nil)
+		Expect(t, r, http.StatusCreated)
+		rcv.mu.Lock()
+		rcv.secrets[path] = r.Str("secret")
+		rcv.mu.Unlock()
+	}
+	ac := e.Client(Basic(alice.Email, alice.Password))
+	const n = 10
+	for range n {
+		Expect(t, ac.Must(t, "POST", "/api/wallet_to_wallet", map[string]any{"wallet_id": bob.WalletID, "amount": "1.00"}, nil), http.StatusAccepted)
+	}
+	distinct := func(path string) int {
+		ids := map[string]bool{}
+		for _, rc := range rcv.receipts(path) {
+			ids[rc.ID] = true
+		}
+		return len(ids)
+	}
+	for deadline := time.Now().Add(30 * time.Second); distinct("/ok") < n; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("/ok got %d of %d deliveries while /slow held its requests", distinct("/ok"), n)
+		}
+	}
+	rcv.mu.Lock()
+	held, most := rcv.inFlight, rcv.maxInFlight
+	rcv.mu.Unlock()
+	if held == 0 || most > 3 {
+		t.Errorf("/slow: %d requests held, at most %d at once; want some, and never more than 3", held, most)
+	}
+	close(rcv.gate)
+	for deadline := time.Now().Add(60 * time.Second); distinct("/slow") < n; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("/slow got %d of %d deliveries once it answered", distinct("/slow"), n)
+		}
 	}
 }

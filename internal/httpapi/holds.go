@@ -19,39 +19,9 @@ func (s *Server) routesHolds(api fiber.Router) {
 	api.Post("/holds/:id/void", s.need(wallet.ScopeWalletTransfer, wallet.ScopeAdmin), s.optionalJSON, s.voidHold)
 }
 
-// holdJSON is a hold as the API shows it.
-type holdJSON struct {
-	HoldID       string     `json:"hold_id"`
-	Status       string     `json:"status"`
-	Amount       string     `json:"amount"`
-	Captured     string     `json:"captured"`
-	Remaining    string     `json:"remaining"`
-	Currency     string     `json:"currency"`
-	FromWalletID string     `json:"from_wallet_id"`
-	ToWalletID   string     `json:"to_wallet_id"`
-	Details      string     `json:"details"`
-	ExpiresAt    time.Time  `json:"expires_at"`
-	CreatedAt    time.Time  `json:"created_at"`
-	ClosedAt     *time.Time `json:"closed_at,omitempty"`
-	FailureCode  string     `json:"failure_code,omitempty"`
-}
+type holdJSON = ledger.HoldView
 
-func (s *Server) holdJSON(h wallet.Hold) holdJSON {
-	return holdJSON{
-		HoldID: h.ID, Status: string(h.Status), Amount: s.cur.Format(h.Amount), Captured: s.cur.Format(h.Captured),
-		Remaining: s.cur.Format(h.Remaining()), Currency: h.Currency, FromWalletID: h.FromWalletID, ToWalletID: h.ToWalletID,
-		Details: h.Details, ExpiresAt: h.ExpiresAt.UTC(), CreatedAt: h.CreatedAt.UTC(), ClosedAt: utc(h.ClosedAt),
-		FailureCode: h.FailureCode,
-	}
-}
-
-func utc(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
+func (s *Server) holdJSON(h wallet.Hold) holdJSON { return ledger.ViewHold(h, s.cur) }
 
 type holdBody struct {
 	WalletID  *string        `json:"wallet_id"`

@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"time"
-
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/gofiber/fiber/v2"
 
@@ -19,28 +17,10 @@ func (s *Server) routesPaymentRequests(api fiber.Router) {
 	api.Post("/payment_requests/:id/cancel", s.need(wallet.ScopeWalletTransfer), s.optionalJSON, s.cancelPaymentRequest)
 }
 
-// requestJSON is a payment request as the API shows it.
-type requestJSON struct {
-	PaymentRequestID string     `json:"payment_request_id"`
-	Status           string     `json:"status"`
-	Amount           string     `json:"amount"`
-	Currency         string     `json:"currency"`
-	FromWalletID     string     `json:"from_wallet_id"`
-	ToWalletID       string     `json:"to_wallet_id"`
-	Details          string     `json:"details"`
-	DeclineReason    string     `json:"decline_reason,omitempty"`
-	ExpiresAt        time.Time  `json:"expires_at"`
-	CreatedAt        time.Time  `json:"created_at"`
-	ClosedAt         *time.Time `json:"closed_at,omitempty"`
-	OperationID      string     `json:"operation_id,omitempty"`
-}
+type requestJSON = ledger.PaymentRequestView
 
 func (s *Server) requestJSON(r wallet.PaymentRequest) requestJSON {
-	return requestJSON{
-		PaymentRequestID: r.ID, Status: string(r.Status), Amount: s.cur.Format(r.Amount), Currency: r.Currency,
-		FromWalletID: r.FromWalletID, ToWalletID: r.ToWalletID, Details: r.Details, DeclineReason: r.DeclineReason,
-		ExpiresAt: r.ExpiresAt.UTC(), CreatedAt: r.CreatedAt.UTC(), ClosedAt: utc(r.ClosedAt), OperationID: r.OperationID,
-	}
+	return ledger.ViewPaymentRequest(r, s.cur)
 }
 
 type paymentRequestBody struct {

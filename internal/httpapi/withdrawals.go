@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"strconv"
-	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/gofiber/fiber/v2"
@@ -21,27 +20,10 @@ func (s *Server) routesWithdrawals(api fiber.Router) {
 	api.Post("/withdrawals/:id/fail", s.need(wallet.ScopeBankDeposit, wallet.ScopeAdmin), s.optionalJSON, s.endWithdrawal(wallet.OpWithdrawalFail, wallet.WithdrawalFailed))
 }
 
-// withdrawalJSON is a withdrawal as the API shows it.
-type withdrawalJSON struct {
-	WithdrawalID  string     `json:"withdrawal_id"`
-	Status        string     `json:"status"`
-	Amount        string     `json:"amount"`
-	Currency      string     `json:"currency"`
-	WalletID      string     `json:"wallet_id"`
-	BankID        string     `json:"bank_id"`
-	Details       string     `json:"details"`
-	Reference     string     `json:"reference,omitempty"`
-	FailureReason string     `json:"failure_reason,omitempty"`
-	CreatedAt     time.Time  `json:"created_at"`
-	ClosedAt      *time.Time `json:"closed_at,omitempty"`
-}
+type withdrawalJSON = ledger.WithdrawalView
 
 func (s *Server) withdrawalJSON(w wallet.Withdrawal) withdrawalJSON {
-	return withdrawalJSON{
-		WithdrawalID: w.ID, Status: string(w.Status), Amount: s.cur.Format(w.Amount), Currency: w.Currency,
-		WalletID: w.WalletID, BankID: w.BankID, Details: w.Details, Reference: w.Reference,
-		FailureReason: w.FailureReason, CreatedAt: w.CreatedAt.UTC(), ClosedAt: utc(w.ClosedAt),
-	}
+	return ledger.ViewWithdrawal(w, s.cur)
 }
 
 type withdrawalBody struct {

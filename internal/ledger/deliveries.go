@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -13,18 +14,24 @@ import (
 
 // Webhook deliveries (API-EVENTS.md): the relay turns the outbox's
 // notifications into deliveries (rows in Postgres, one per endpoint and
-// event) and asynq tasks; a task sends one attempt and records it; the
-// sweep re-enqueues what the queue lost. Postgres holds each delivery's
-// state and next attempt, so a flushed Redis or a killed worker only
-// delays a delivery.
+// event) and asynq tasks, one per batch of deliveries; a task claims its
+// deliveries that are still due, sends them side by side (at most
+// PerEndpoint at a time to one endpoint), records every outcome in one
+// statement and enqueues the retries; the sweep re-enqueues what the
+// queue lost. Postgres holds each delivery's state and next attempt, so a
+// flushed Redis or a killed worker only delays a delivery. The asynq and
+// Postgres work thus follows batches, not events: what is left per
+// delivery is its HTTP request.
 
 // DeliveryQueue enqueues delivery attempts (internal/queue).
 type DeliveryQueue interface {
-	// EnqueueDelivery enqueues attempt n of a delivery at at; the same
-	// attempt enqueued twice is one task, unless again (the attempt's own
-	// task putting it off).
-	EnqueueDelivery(ctx context.Context, id string, n int, at time.Time, again bool) error
+	// EnqueueDeliveries enqueues one task for a batch of deliveries, due
+	// at at.
+	EnqueueDeliveries(ctx context.Context, ids []string, at time.Time) error
 }
+
+// DeliveryBatch is how many deliveries one task carries at most.
+const DeliveryBatch = 64
 
 // SendResult is one attempt's answer (internal/webhook).
 type SendResult struct {
@@ -64,9 +71,17 @@ type Deliverer struct {
 var DefaultBackoff = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour,
 	5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
 
-// busyRetry is how soon an attempt that found its endpoint at its limit
+// busyRetry is how soon a delivery that found its endpoint at its limit
 // tries again.
 const busyRetry = time.Second
+
+// sendBudget is how long a batch starts new attempts; with an attempt's
+// 10 s timeout, a batch ends well within its task's timeout.
+const sendBudget = 10 * time.Second
+
+// recordWindow is how long a batch waits for more outcomes before it
+// records those it has.
+const recordWindow = 20 * time.Millisecond
 
 func (d *Deliverer) now() time.Time {
 	if d.Now != nil {
@@ -83,17 +98,17 @@ func (d *Deliverer) backoff() []time.Duration {
 }
 
 // Relay turns new notifications into deliveries and enqueues their
-// first attempts; it returns how many it made.
+// first attempts, a task per batch; it returns how many it made.
 func (d *Deliverer) Relay(ctx context.Context) (int, error) {
 	now := d.now()
 	ds, err := d.Store.RelayDeliveries(ctx, now, 5000)
 	if err != nil {
 		return 0, err
 	}
-	for _, del := range ds {
-		if err := d.Queue.EnqueueDelivery(ctx, del.ID, 1, now, false); err != nil {
-			// Stored: the sweep enqueues it.
-			d.Log.Warn("enqueue a delivery (the sweep will)", slog.String("delivery_id", del.ID), slog.Any("error", err))
+	for batch := range slices.Chunk(ds, DeliveryBatch) {
+		if err := d.Queue.EnqueueDeliveries(ctx, deliveryIDs(batch), now); err != nil {
+			// Stored: the sweep enqueues them.
+			d.Log.Warn("enqueue deliveries (the sweep will)", slog.Int("deliveries", len(batch)), slog.Any("error", err))
 		}
 	}
 	if d.Observer != nil && len(ds) > 0 {
@@ -102,15 +117,26 @@ func (d *Deliverer) Relay(ctx context.Context) (int, error) {
 	return len(ds), nil
 }
 
-// Sweep re-enqueues pending deliveries whose attempt is overdue by more
-// than grace: their task was lost (a flushed Redis) or never enqueued.
-func (d *Deliverer) Sweep(ctx context.Context, grace time.Duration) (int, error) {
-	ds, err := d.Store.DueDeliveries(ctx, d.now().Add(-grace), 1000)
+func deliveryIDs(ds []wallet.Delivery) []string {
+	ids := make([]string, len(ds))
+	for i, del := range ds {
+		ids[i] = del.ID
+	}
+	return ids
+}
+
+// Sweep re-enqueues pending deliveries whose attempt should have been
+// recorded by now (wallet.DeliveryLease after it was due): their task was
+// lost (a flushed Redis) or never enqueued, or the process sending them
+// died. Taking them gives them another lease, so the next sweep leaves
+// them to the task it enqueues.
+func (d *Deliverer) Sweep(ctx context.Context) (int, error) {
+	ds, err := d.Store.DueDeliveries(ctx, d.now(), 1000)
 	if err != nil {
 		return 0, err
 	}
-	for _, del := range ds {
-		if err := d.Queue.EnqueueDelivery(ctx, del.ID, del.Attempts+1, d.now(), false); err != nil {
+	for batch := range slices.Chunk(ds, DeliveryBatch) {
+		if err := d.Queue.EnqueueDeliveries(ctx, deliveryIDs(batch), d.now()); err != nil {
 			return 0, err
 		}
 	}
@@ -141,45 +167,149 @@ func (d *Deliverer) acquire(webhookID string) (release func(), ok bool) {
 	}, true
 }
 
-// Deliver makes the next attempt of a delivery, if it is pending and due,
-// records its outcome and enqueues the attempt after it. A task for an
-// attempt already made, or for a delivery no longer pending, does
-// nothing.
-func (d *Deliverer) Deliver(ctx context.Context, id string) error {
-	w, err := d.Store.DeliveryWork(ctx, id)
-	if wallet.ErrorCode(err) == wallet.EDeliveryNotFound {
-		return nil // its endpoint was deleted
-	}
-	if err != nil {
+// Deliver makes the next attempt of each of a batch's deliveries that is
+// still pending and due (what another task or an earlier attempt took is
+// left alone), records their outcomes and enqueues the attempts after
+// them.
+//
+// A batch's deliveries to one endpoint go out over the places that
+// endpoint has free in this process (PerEndpoint in all), one after
+// another on each; an endpoint with none free, or one still busy when
+// the batch's sending time is up, has the rest put off by busyRetry.
+// Outcomes are recorded as they come, together when they come close
+// together, so a slow endpoint never holds back another's records.
+func (d *Deliverer) Deliver(ctx context.Context, ids []string) error {
+	now := d.now()
+	work, err := d.Store.ClaimDeliveries(ctx, ids, now)
+	if err != nil || len(work) == 0 {
 		return err
 	}
-	del := w.Delivery
-	if del.Status != wallet.DeliveryPending {
+	later := now.Add(busyRetry)
+	putOff := func(w wallet.DeliveryWork) wallet.Attempt {
+		return wallet.Attempt{DeliveryID: w.Delivery.ID, N: w.Delivery.Attempts, Status: wallet.DeliveryPending, NextAttemptAt: &later}
+	}
+	var decided []wallet.Attempt
+	byEndpoint := map[string][]wallet.DeliveryWork{}
+	var endpoints []string
+	for _, w := range work {
+		switch {
+		case w.Disabled:
+			decided = append(decided, wallet.Attempt{DeliveryID: w.Delivery.ID, N: w.Delivery.Attempts + 1, Made: true,
+				Status: wallet.DeliveryFailed, Error: "the endpoint is disabled (it answered 410 Gone)"})
+		default:
+			if byEndpoint[w.Webhook.ID] == nil {
+				endpoints = append(endpoints, w.Webhook.ID)
+			}
+			byEndpoint[w.Webhook.ID] = append(byEndpoint[w.Webhook.ID], w)
+		}
+	}
+	results := make(chan wallet.Attempt, len(work))
+	deadline := time.Now().Add(sendBudget)
+	sending := 0
+	for _, id := range endpoints {
+		list := byEndpoint[id]
+		// Take as many of the endpoint's places as it has deliveries here.
+		var releases []func()
+		for range list {
+			release, ok := d.acquire(id)
+			if !ok {
+				break
+			}
+			releases = append(releases, release)
+		}
+		if len(releases) == 0 {
+			for _, w := range list {
+				decided = append(decided, putOff(w))
+			}
+			continue
+		}
+		sending += len(list)
+		next := make(chan wallet.DeliveryWork, len(list))
+		for _, w := range list {
+			next <- w
+		}
+		close(next)
+		for _, release := range releases {
+			go func() {
+				defer release()
+				for w := range next {
+					if time.Now().After(deadline) {
+						results <- putOff(w)
+						continue
+					}
+					results <- d.attempt(ctx, w, now)
+				}
+			}()
+		}
+	}
+	firstErr := d.record(ctx, decided)
+	for sending > 0 {
+		got := []wallet.Attempt{<-results}
+		sending--
+		window := time.NewTimer(recordWindow)
+	gather:
+		for sending > 0 {
+			select {
+			case a := <-results:
+				got = append(got, a)
+				sending--
+			case <-window.C:
+				break gather
+			}
+		}
+		window.Stop()
+		if err := d.record(ctx, got); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	// A record that failed leaves its deliveries claimed: the sweep takes
+	// them once the lease is over.
+	return firstErr
+}
+
+// record stores outcomes and enqueues the next attempts they call for,
+// a task per second they are due in.
+func (d *Deliverer) record(ctx context.Context, outcomes []wallet.Attempt) error {
+	if len(outcomes) == 0 {
 		return nil
 	}
-	now := d.now()
-	n := del.Attempts + 1
-	if del.NextAttemptAt != nil && del.NextAttemptAt.After(now) {
-		return d.Queue.EnqueueDelivery(ctx, id, n, *del.NextAttemptAt, true) // early: wait for its time
-	}
-	if w.Disabled {
-		_, err := d.Store.RecordAttempt(ctx, id, n, wallet.Attempt{Status: wallet.DeliveryFailed, Error: "the endpoint is disabled (it answered 410 Gone)"})
+	recorded, err := d.Store.RecordAttempts(ctx, outcomes)
+	if err != nil {
 		return err
 	}
-	release, ok := d.acquire(w.Webhook.ID)
-	if !ok {
-		return d.Queue.EnqueueDelivery(ctx, id, n, now.Add(busyRetry), true)
+	byTime := map[time.Time][]string{}
+	for _, a := range outcomes {
+		if a.NextAttemptAt != nil && slices.Contains(recorded, a.DeliveryID) {
+			at := a.NextAttemptAt.Truncate(time.Second)
+			if at.Before(*a.NextAttemptAt) {
+				at = at.Add(time.Second)
+			}
+			byTime[at] = append(byTime[at], a.DeliveryID)
+		}
 	}
+	for at, ids := range byTime {
+		for batch := range slices.Chunk(ids, DeliveryBatch) {
+			if err := d.Queue.EnqueueDeliveries(ctx, batch, at); err != nil {
+				d.Log.Warn("enqueue retries (the sweep will)", slog.Int("deliveries", len(batch)), slog.Any("error", err))
+			}
+		}
+	}
+	return nil
+}
+
+// attempt sends one delivery and decides what follows from the answer.
+func (d *Deliverer) attempt(ctx context.Context, w wallet.DeliveryWork, now time.Time) wallet.Attempt {
+	n := w.Delivery.Attempts + 1
+	a := wallet.Attempt{DeliveryID: w.Delivery.ID, N: n, Made: true}
 	body, err := json.Marshal(ViewEvent(w.Event, d.Currency))
 	if err != nil {
-		release()
-		return err
+		a.Status, a.Error = wallet.DeliveryFailed, "the event does not encode: "+err.Error()
+		return a
 	}
 	start := time.Now()
-	res := d.Send(ctx, w.Webhook.URL, w.Webhook.Secret, w.Event.ID, now, body)
-	release()
-	a := wallet.Attempt{StatusCode: res.Status}
-	ok = res.Err == nil && res.Status >= 200 && res.Status < 300
+	res := d.Send(ctx, w.Webhook.URL, w.Webhook.Secret, w.Event.EventID, now, body)
+	a.StatusCode = res.Status
+	ok := res.Err == nil && res.Status >= 200 && res.Status < 300
 	switch {
 	case ok:
 		a.Status = wallet.DeliverySucceeded
@@ -195,19 +325,14 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) error {
 		if n > len(backoff) {
 			a.Status = wallet.DeliveryFailed
 		} else {
-			wait := max(backoff[n-1], res.RetryAfter)
-			next := d.now().Add(wait)
+			next := d.now().Add(max(backoff[n-1], res.RetryAfter))
 			a.Status, a.NextAttemptAt = wallet.DeliveryPending, &next
 		}
 	}
 	if d.Observer != nil {
 		d.Observer.Attempted(res.Status, !ok, time.Since(start))
 	}
-	recorded, err := d.Store.RecordAttempt(ctx, id, n, a)
-	if err != nil || !recorded || a.NextAttemptAt == nil {
-		return err
-	}
-	return d.Queue.EnqueueDelivery(ctx, id, n+1, *a.NextAttemptAt, false)
+	return a
 }
 
 func httpStatusText(status int) string {
@@ -230,7 +355,7 @@ func (d *Deliverer) Retry(ctx context.Context, userID, webhookID, id string) (wa
 	if err != nil {
 		return del, err
 	}
-	if err := d.Queue.EnqueueDelivery(ctx, del.ID, del.Attempts+1, now, false); err != nil {
+	if err := d.Queue.EnqueueDeliveries(ctx, []string{del.ID}, now); err != nil {
 		d.Log.Warn("enqueue a retried delivery (the sweep will)", slog.String("delivery_id", del.ID), slog.Any("error", err))
 	}
 	return del, nil

@@ -119,6 +119,7 @@ func (a *account) available() int64 { return a.balance - a.held }
 
 // requestRef is a locked payment request.
 type requestRef struct {
+	req         wallet.PaymentRequest // as locked
 	status      wallet.PaymentRequestStatus
 	operationID string
 	changed     bool
@@ -145,6 +146,11 @@ type batch struct {
 	entAmount        []int64
 	entAfter         []*int64
 	due              map[string][]wallet.Due
+
+	// told is the last status of each object the batch locked that it
+	// knows or told of; events, what it tells (see tell).
+	told   map[string]string
+	events []subjectEvent
 }
 
 // lock locks, in order, everything the pending operations touch but the
@@ -199,6 +205,7 @@ func (b *batch) lock(ctx context.Context, tx pgx.Tx) error {
 	b.holds, b.blocked, b.changedHolds = map[string]*wallet.Hold{}, map[string]bool{}, map[string]bool{}
 	b.withdrawals, b.changedWithdrawals = map[string]*wallet.Withdrawal{}, map[string]bool{}
 	b.requests = map[string]*requestRef{}
+	b.told, b.events = map[string]string{}, nil
 	q := &pgx.Batch{}
 	q.Queue(`SELECT id, user_id, balance, held FROM wallets WHERE id = ANY($1) AND kind = 'user'
 		ORDER BY id FOR NO KEY UPDATE`, walletIDs).Query(func(rows pgx.Rows) error {
@@ -236,6 +243,7 @@ func (b *batch) lock(ctx context.Context, tx pgx.Tx) error {
 			holds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wallet.Hold, error) { return scanHold(r) })
 			for i := range holds {
 				b.holds[holds[i].ID] = &holds[i]
+				b.told[holds[i].ID] = string(holds[i].Status)
 			}
 			return err
 		})
@@ -260,18 +268,19 @@ func (b *batch) lock(ctx context.Context, tx pgx.Tx) error {
 			ws, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wallet.Withdrawal, error) { return scanWithdrawal(r) })
 			for i := range ws {
 				b.withdrawals[ws[i].ID] = &ws[i]
+				b.told[ws[i].ID] = string(ws[i].Status)
 			}
 			return err
 		})
 	}
 	if len(requestIDs) > 0 {
-		q.Queue(`SELECT id, status, coalesce(operation_id::text, '') FROM payment_requests
-			WHERE id = ANY($1) ORDER BY id FOR UPDATE`, sortUnique(requestIDs)).Query(func(rows pgx.Rows) error {
-			var id, status, opID string
-			_, err := pgx.ForEachRow(rows, []any{&id, &status, &opID}, func() error {
-				b.requests[id] = &requestRef{status: wallet.PaymentRequestStatus(status), operationID: opID}
-				return nil
-			})
+		q.Queue(`SELECT `+requestColumns+` FROM payment_requests p
+			WHERE p.id = ANY($1) ORDER BY p.id FOR UPDATE`, sortUnique(requestIDs)).Query(func(rows pgx.Rows) error {
+			rs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wallet.PaymentRequest, error) { return scanRequest(r) })
+			for _, r := range rs {
+				b.requests[r.ID] = &requestRef{req: r, status: r.Status, operationID: r.OperationID}
+				b.told[r.ID] = string(r.Status)
+			}
 			return err
 		})
 	}
@@ -372,6 +381,7 @@ func (b *batch) decide(op *wallet.Operation) string {
 		if h.Status == wallet.HoldPending {
 			h.Activate(failure, b.now)
 			b.changedHolds[h.ID] = true
+			b.tellHold(h)
 		}
 		return failure
 
@@ -388,6 +398,7 @@ func (b *batch) decide(op *wallet.Operation) string {
 			return failure
 		}
 		b.changedHolds[h.ID] = true
+		b.tellHold(h)
 		b.move(op, op.FromWalletID, op.ToWalletID, amount, true)
 		b.reserve(op.FromWalletID, -int64(released))
 		return ""
@@ -411,6 +422,7 @@ func (b *batch) decide(op *wallet.Operation) string {
 			return failure
 		}
 		b.changedHolds[h.ID] = true
+		b.tellHold(h)
 		b.reserve(op.FromWalletID, -int64(released))
 		op.Amount = released // what it released, as it turned out
 		return ""
@@ -433,6 +445,9 @@ func (b *batch) decide(op *wallet.Operation) string {
 			w.Reserve(failure, b.now)
 			b.changedWithdrawals[w.ID] = true
 			if failure == "" {
+				// One that reserved nothing is told by its operation.failed
+				// to its owner alone: its bank never saw it.
+				b.tellWithdrawal(w)
 				b.due[op.ID] = append(b.due[op.ID], wallet.Due{Kind: wallet.DueWithdrawal, ID: w.ID,
 					At: b.now.Add(b.store.withdrawalTimeout())})
 			}
@@ -457,6 +472,7 @@ func (b *batch) decide(op *wallet.Operation) string {
 			return failure
 		}
 		b.changedWithdrawals[w.ID] = true
+		b.tellWithdrawal(w)
 		if op.Type == wallet.OpWithdrawalComplete {
 			b.move(op, op.FromWalletID, w.SettlementWalletID, amount, true)
 		} else {
@@ -480,6 +496,9 @@ func (b *batch) settle(op *wallet.Operation, failure string) {
 		if failure == "" {
 			now := b.now
 			r.status, r.closedAt = wallet.RequestPaid, &now
+			paid := r.req
+			paid.Status, paid.ClosedAt, paid.OperationID = r.status, r.closedAt, op.ID
+			b.tellRequest(&paid)
 		} else {
 			r.status, r.operationID = wallet.RequestOpen, ""
 		}
@@ -542,8 +561,6 @@ func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
 			WHERE o.id = v.id AND o.status = 'pending'
 			RETURNING 1)
 		SELECT count(*) FROM u`, opID, opStatus, opFailure, opAmount, b.now).QueryRow(func(r pgx.Row) error { return r.Scan(&updated) })
-	// The operation events, in this transaction (the outbox).
-	b.queueNotifications(q)
 	if len(b.changedHolds) > 0 {
 		var id, status []string
 		var captured, released []int64
@@ -591,6 +608,8 @@ func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
 			FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::timestamptz[]) AS v(id, status, op, closed)
 			WHERE p.id = v.id`, reqID, reqStatus, reqOp, reqClosed)
 	}
+	// The events, in this transaction (the outbox).
+	b.queueNotifications(q)
 	if err := tx.SendBatch(ctx, q).Close(); err != nil {
 		return err
 	}

@@ -103,6 +103,35 @@ var auditChecks = []struct{ name, sql string }{
 		SELECT DISTINCT coalesce(e.id, g.id)::text
 		FROM expected e FULL JOIN got g ON g.id = e.id AND g.user_id = e.user_id AND g.type = e.type
 		WHERE e.id IS NULL OR g.id IS NULL OR g.n <> 1`},
+	{"every hold, payment request and withdrawal closed has its closing event once per party", `
+		WITH epoch AS (SELECT min(started_at) AS t FROM outbox_epoch),
+		expected AS (
+			SELECT h.id, 'hold.' || h.status AS type, w.user_id
+			FROM holds h JOIN wallets w ON w.id IN (h.from_wallet_id, h.to_wallet_id)
+			WHERE h.status IN ('captured', 'voided', 'expired') AND h.closed_at >= (SELECT t FROM epoch)
+			UNION
+			SELECT p.id, 'payment_request.' || p.status, w.user_id
+			FROM payment_requests p JOIN wallets w ON w.id IN (p.from_wallet_id, p.to_wallet_id)
+			WHERE p.status IN ('paid', 'declined', 'cancelled', 'expired') AND p.closed_at >= (SELECT t FROM epoch)
+			UNION
+			-- a withdrawal that never reserved (never pending) is told by its operation.failed
+			SELECT x.id, 'withdrawal.' || x.status, u.user_id
+			FROM withdrawals x CROSS JOIN LATERAL (
+				SELECT w.user_id FROM wallets w WHERE w.id = x.wallet_id UNION SELECT x.bank_id) u
+			WHERE x.status IN ('completed', 'failed', 'cancelled', 'expired') AND x.pending_since IS NOT NULL
+			  AND x.closed_at >= (SELECT t FROM epoch)
+		), got AS (
+			SELECT (subject->>'id')::uuid AS id, type, user_id, count(*) AS n FROM notifications
+			WHERE subject IS NOT NULL GROUP BY 1, 2, 3
+		)
+		SELECT e.id::text FROM expected e LEFT JOIN got g ON g.id = e.id AND g.type = e.type AND g.user_id = e.user_id
+		WHERE g.n IS DISTINCT FROM 1
+		UNION
+		SELECT id::text FROM got WHERE n > 1`},
+	{"every pending webhook delivery is scheduled, and only a pending one", `
+		SELECT coalesce(d.id, s.delivery_id)::text
+		FROM webhook_deliveries d FULL JOIN webhook_schedule s ON s.delivery_id = d.id
+		WHERE (d.status = 'pending') IS DISTINCT FROM (s.delivery_id IS NOT NULL)`},
 	{"all entries together sum to zero", `
 		SELECT 'ledger' FROM entries HAVING sum(amount) <> 0`},
 }

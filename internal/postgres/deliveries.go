@@ -116,73 +116,123 @@ func (s *Store) RelayDeliveries(ctx context.Context, now time.Time, limit int) (
 				SELECT v.id, v.hook, v.note, $4, $4 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS v(id, hook, note)
 				ON CONFLICT (webhook_id, notification_id) DO NOTHING
 				RETURNING *
+			), sched AS (
+				INSERT INTO webhook_schedule (delivery_id, due_at) SELECT id, $5 FROM ins
 			)
-			SELECT `+deliveryColumns+` FROM ins d JOIN notifications n ON n.id = d.notification_id ORDER BY d.id`, ids, hooks, nids, now)
+			SELECT `+deliveryColumns+` FROM ins d JOIN notifications n ON n.id = d.notification_id ORDER BY d.id`,
+			ids, hooks, nids, now, now.Add(wallet.DeliveryLease))
 		out, err = collectDeliveries(rows, err)
 		return err
 	})
 	return out, translate(err)
 }
 
-// DeliveryWork implements wallet.DeliveryStore.
-func (s *Store) DeliveryWork(ctx context.Context, id string) (wallet.DeliveryWork, error) {
-	var w wallet.DeliveryWork
-	if _, ok := wallet.CanonicalID(id); !ok {
-		return w, wallet.Errorf(wallet.EDeliveryNotFound, "delivery not found")
+// ClaimDeliveries implements wallet.DeliveryStore: one query for the due
+// ones with their endpoints, one more for their events.
+func (s *Store) ClaimDeliveries(ctx context.Context, ids []string, now time.Time) ([]wallet.DeliveryWork, error) {
+	valid := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if c, ok := wallet.CanonicalID(id); ok {
+			valid = append(valid, c)
+		}
 	}
-	d, err := scanDelivery(s.pool.QueryRow(ctx, `SELECT `+deliveryColumns+`
-		FROM webhook_deliveries d JOIN notifications n ON n.id = d.notification_id WHERE d.id = $1`, id))
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+deliveryColumns+`, w.user_id::text, w.url, w.events, w.secret, w.created_at, w.disabled_at IS NOT NULL
+		FROM webhook_deliveries d JOIN notifications n ON n.id = d.notification_id JOIN webhooks w ON w.id = d.webhook_id
+		WHERE d.id = ANY($1) AND d.status = 'pending' AND d.next_attempt_at <= $2
+		ORDER BY d.id`, valid, now.Add(wallet.DeliveryClockSkew))
 	if err != nil {
+		return nil, translate(err)
+	}
+	work, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wallet.DeliveryWork, error) {
+		var w wallet.DeliveryWork
+		d := &w.Delivery
+		err := r.Scan(&d.ID, &d.WebhookID, &d.NotificationID, &d.Type, &d.Status, &d.Attempts,
+			&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt,
+			&w.Webhook.UserID, &w.Webhook.URL, &w.Webhook.Events, &w.Webhook.Secret, &w.Webhook.CreatedAt, &w.Disabled)
+		w.Webhook.ID = d.WebhookID
 		return w, err
-	}
-	w.Delivery = d
-	err = s.pool.QueryRow(ctx, `SELECT id::text, user_id::text, url, events, secret, created_at, disabled_at IS NOT NULL
-		FROM webhooks WHERE id = $1`, d.WebhookID).Scan(&w.Webhook.ID, &w.Webhook.UserID, &w.Webhook.URL, &w.Webhook.Events,
-		&w.Webhook.Secret, &w.Webhook.CreatedAt, &w.Disabled)
-	if err != nil {
-		return w, translate(err)
-	}
-	rows, err := s.pool.Query(ctx, notificationSelect+` WHERE n.id = $1`, d.NotificationID)
-	if err != nil {
-		return w, translate(err)
-	}
-	ns, err := scanNotifications(rows, 1)
-	if err != nil || len(ns) != 1 {
-		return w, errors.Join(err, errors.New("postgres: a delivery's notification is missing"))
-	}
-	w.Event = ns[0]
-	return w, nil
-}
-
-// RecordAttempt implements wallet.DeliveryStore.
-func (s *Store) RecordAttempt(ctx context.Context, id string, n int, a wallet.Attempt) (bool, error) {
-	var ok bool
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var hook string
-		err := tx.QueryRow(ctx, `UPDATE webhook_deliveries SET attempts = $2, last_status_code = nullif($3, 0),
-				last_error = nullif($4, ''), status = $5, next_attempt_at = $6
-			WHERE id = $1 AND status = 'pending' AND attempts = $2 - 1 RETURNING webhook_id::text`,
-			id, n, a.StatusCode, a.Error, a.Status, a.NextAttemptAt).Scan(&hook)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		ok = true
-		if a.Disable {
-			_, err = tx.Exec(ctx, `UPDATE webhooks SET disabled_at = coalesce(disabled_at, now()) WHERE id = $1`, hook)
-		}
-		return err
 	})
-	return ok, translate(err)
+	if err != nil || len(work) == 0 {
+		return nil, translate(err)
+	}
+	nids := make([]string, len(work))
+	for i, w := range work {
+		nids[i] = w.Delivery.NotificationID
+	}
+	ns, err := s.queryNotifications(ctx, len(nids), notificationSelect+` WHERE n.id = ANY($1)`, nids)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]wallet.Notification, len(ns))
+	for _, n := range ns {
+		byID[n.ID] = n
+	}
+	for i := range work {
+		n, ok := byID[work[i].Delivery.NotificationID]
+		if !ok {
+			return nil, errors.New("postgres: a delivery's notification is missing")
+		}
+		work[i].Event = n
+	}
+	return work, nil
 }
 
-// DueDeliveries implements wallet.DeliveryStore.
-func (s *Store) DueDeliveries(ctx context.Context, t time.Time, limit int) ([]wallet.Delivery, error) {
-	return collectDeliveries(s.pool.Query(ctx, `SELECT `+deliveryColumns+`
-		FROM webhook_deliveries d JOIN notifications n ON n.id = d.notification_id
-		WHERE d.status = 'pending' AND d.next_attempt_at < $1 ORDER BY d.next_attempt_at LIMIT $2`, t, limit))
+// RecordAttempts implements wallet.DeliveryStore: one statement for the
+// outcomes, their schedule (a delivery that ended leaves it; one still
+// pending is due its lease after its next attempt) and disabling the
+// endpoints that answered 410.
+func (s *Store) RecordAttempts(ctx context.Context, as []wallet.Attempt) ([]string, error) {
+	n := len(as)
+	if n == 0 {
+		return nil, nil
+	}
+	ids, statuses, errs := make([]string, n), make([]string, n), make([]*string, n)
+	num, made, codes := make([]int32, n), make([]bool, n), make([]int32, n)
+	next, disable := make([]*time.Time, n), make([]bool, n)
+	for i, a := range as {
+		ids[i], statuses[i], errs[i], next[i] = a.DeliveryID, a.Status, nullString(a.Error), a.NextAttemptAt
+		num[i], made[i], codes[i], disable[i] = int32(a.N), a.Made, int32(a.StatusCode), a.Disable
+	}
+	rows, err := s.pool.Query(ctx, `
+		WITH u AS (
+			UPDATE webhook_deliveries d SET attempts = v.n,
+				last_status_code = CASE WHEN v.made THEN nullif(v.code, 0) ELSE d.last_status_code END,
+				last_error = CASE WHEN v.made THEN v.err ELSE d.last_error END,
+				status = v.status, next_attempt_at = v.next
+			FROM unnest($1::uuid[], $2::int[], $3::bool[], $4::int[], $5::text[], $6::text[], $7::timestamptz[], $8::bool[])
+				AS v(id, n, made, code, err, status, next, disable)
+			WHERE d.id = v.id AND d.status = 'pending' AND d.attempts = v.n - CASE WHEN v.made THEN 1 ELSE 0 END
+			RETURNING d.id, d.webhook_id, v.disable, v.next),
+		off AS (
+			UPDATE webhooks w SET disabled_at = coalesce(w.disabled_at, now())
+			WHERE w.id IN (SELECT webhook_id FROM u WHERE disable)),
+		ended AS (
+			DELETE FROM webhook_schedule s USING u WHERE s.delivery_id = u.id AND u.next IS NULL),
+		later AS (
+			UPDATE webhook_schedule s SET due_at = u.next + $9::interval FROM u
+			WHERE s.delivery_id = u.id AND u.next IS NOT NULL)
+		SELECT id::text FROM u`, ids, num, made, codes, errs, statuses, next, disable, wallet.DeliveryLease)
+	if err != nil {
+		return nil, translate(err)
+	}
+	recorded, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return recorded, translate(err)
+}
+
+// DueDeliveries implements wallet.DeliveryStore. Concurrent sweeps take
+// different rows (SKIP LOCKED).
+func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]wallet.Delivery, error) {
+	return collectDeliveries(s.pool.Query(ctx, `
+		WITH due AS (
+			SELECT delivery_id FROM webhook_schedule WHERE due_at < $1
+			ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+		taken AS (
+			UPDATE webhook_schedule s SET due_at = $3 FROM due WHERE s.delivery_id = due.delivery_id
+			RETURNING s.delivery_id)
+		SELECT `+deliveryColumns+`
+		FROM taken t JOIN webhook_deliveries d ON d.id = t.delivery_id JOIN notifications n ON n.id = d.notification_id
+		ORDER BY d.next_attempt_at`, now, limit, now.Add(wallet.DeliveryLease)))
 }
 
 // Deliveries implements wallet.DeliveryStore.
@@ -219,8 +269,12 @@ func (s *Store) RetryDelivery(ctx context.Context, userID, webhookID, id string,
 			UPDATE webhook_deliveries d SET status = 'pending', next_attempt_at = $4
 			FROM webhooks w WHERE d.id = $1 AND d.webhook_id = $2 AND w.id = d.webhook_id AND w.user_id = $3
 			RETURNING d.*
+		), sched AS (
+			INSERT INTO webhook_schedule (delivery_id, due_at) SELECT id, $5 FROM u
+			ON CONFLICT (delivery_id) DO UPDATE SET due_at = excluded.due_at
 		)
-		SELECT `+deliveryColumns+` FROM u d JOIN notifications n ON n.id = d.notification_id`, id, webhookID, userID, now))
+		SELECT `+deliveryColumns+` FROM u d JOIN notifications n ON n.id = d.notification_id`,
+		id, webhookID, userID, now, now.Add(wallet.DeliveryLease)))
 	if wallet.ErrorCode(err) == wallet.EDeliveryNotFound {
 		return d, notFound
 	}

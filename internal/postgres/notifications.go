@@ -18,17 +18,21 @@ import (
 // order. A notification that commits late is then read late, never
 // skipped.
 
-// queueNotifications adds to a batch the statement that records the
-// operation events of the operations it makes final: operation.completed
-// for every party (the owners of both wallets), operation.failed for its
-// creator only. One multi-row insert for the whole batch.
+// queueNotifications adds to a batch the statement that records its
+// events: of the operations it makes final, operation.completed for every
+// party (the owners of both wallets), operation.failed for its creator
+// only; and those of the objects it changed (see tell). One multi-row
+// insert for the whole batch, after the statements that change the
+// objects.
 func (b *batch) queueNotifications(q *pgx.Batch) {
-	var id, user, typ, op []string
+	var id, user, typ []string
+	var op, subject []*string
 	add := func(o *wallet.Operation, owner, t string) {
 		if owner == "" {
 			return
 		}
-		id, user, typ, op = append(id, newID()), append(user, owner), append(typ, t), append(op, o.ID)
+		id, user, typ = append(id, newID()), append(user, owner), append(typ, t)
+		op, subject = append(op, &o.ID), append(subject, nil)
 	}
 	for _, o := range b.pending {
 		switch o.Status {
@@ -42,12 +46,20 @@ func (b *batch) queueNotifications(q *pgx.Batch) {
 			add(o, o.CreatedBy, wallet.EventOperationFailed)
 		}
 	}
+	for _, e := range b.events {
+		snapshot := string(e.snapshot)
+		for _, u := range e.users {
+			id, user, typ = append(id, newID()), append(user, u), append(typ, e.typ)
+			op, subject = append(op, nil), append(subject, &snapshot)
+		}
+	}
 	if len(id) == 0 {
 		return
 	}
-	q.Queue(`INSERT INTO notifications (id, user_id, type, operation_id, created_at)
-		SELECT v.id, v.user_id, v.type, v.op, $5
-		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[]) AS v(id, user_id, type, op)`, id, user, typ, op, b.now)
+	q.Queue(`INSERT INTO notifications (id, user_id, type, operation_id, subject, created_at)
+		SELECT v.id, v.user_id, v.type, v.op, v.subject, $6
+		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::jsonb[]) AS v(id, user_id, type, op, subject)`,
+		id, user, typ, op, subject, b.now)
 }
 
 // owner is the user a locked wallet belongs to.
@@ -61,55 +73,79 @@ func (b *batch) owner(walletID string) string {
 	return ""
 }
 
-const notificationSelect = `SELECT ` + opColumns + `,
-		(SELECT e.balance_after FROM entries e JOIN wallets w ON w.id = e.wallet_id
-			WHERE e.operation_id = o.id AND w.user_id = n.user_id LIMIT 1),
-		n.id::text, n.id::text, n.user_id::text, n.type, n.created_at, n.read_at IS NOT NULL
-	FROM notifications n JOIN operations o ON o.id = n.operation_id`
+const notificationSelect = `SELECT n.id::text, n.user_id::text, n.type, n.created_at, n.read_at IS NOT NULL,
+		n.operation_id::text, n.subject FROM notifications n`
 
-func scanNotifications(rows pgx.Rows, limit int) ([]wallet.Notification, error) {
+// queryNotifications reads the notifications that sql
+// (notificationSelect and its conditions) selects, then, in a second
+// query, their operations as their users see them.
+func (s *Store) queryNotifications(ctx context.Context, limit int, sql string, args ...any) ([]wallet.Notification, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
 	defer rows.Close()
 	out := make([]wallet.Notification, 0, limit)
+	var ops, users []string
 	for rows.Next() {
 		var n wallet.Notification
-		var after *int64
-		op, err := scanOperation(rows, &after, &n.ID, &n.EventID, &n.UserID, &n.Type, &n.CreatedAt, &n.Read)
-		if err != nil {
+		var op *string
+		var subject []byte
+		if err := rows.Scan(&n.ID, &n.UserID, &n.Type, &n.CreatedAt, &n.Read, &op, &subject); err != nil {
+			return nil, translate(err)
+		}
+		n.EventID = n.ID
+		if op != nil {
+			ops, users = append(ops, *op), append(users, n.UserID)
+		} else if err := decodeSubject(&n, subject); err != nil {
 			return nil, err
 		}
-		if after != nil {
-			a := wallet.Amount(*after)
-			op.BalanceAfter = &a
-		}
-		n.Operation = &op
 		out = append(out, n)
 	}
-	return out, translate(rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, translate(err)
+	}
+	if len(ops) == 0 {
+		return out, nil
+	}
+	rows, err = s.pool.Query(ctx, `SELECT `+opColumns+`,
+			(SELECT e.balance_after FROM entries e JOIN wallets w ON w.id = e.wallet_id
+				WHERE e.operation_id = o.id AND w.user_id = v.user_id LIMIT 1)
+		FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS v(op, user_id, i)
+		JOIN operations o ON o.id = v.op ORDER BY v.i`, ops, users)
+	if err != nil {
+		return nil, translate(err)
+	}
+	viewed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wallet.Operation, error) { return scanViewed(r) })
+	if err != nil {
+		return nil, translate(err)
+	}
+	if len(viewed) != len(ops) {
+		return nil, errors.New("postgres: a notification's operation is missing")
+	}
+	for i := range out {
+		if out[i].Hold == nil && out[i].PaymentRequest == nil && out[i].Withdrawal == nil {
+			out[i].Operation, viewed = &viewed[0], viewed[1:]
+		}
+	}
+	return out, nil
 }
 
 // Notifications implements wallet.NotificationStore.
 func (s *Store) Notifications(ctx context.Context, userID, before string, unread bool, limit int) ([]wallet.Notification, error) {
-	rows, err := s.pool.Query(ctx, notificationSelect+`
+	return s.queryNotifications(ctx, limit, notificationSelect+`
 		WHERE n.user_id = $1
 		  AND ($2::uuid IS NULL OR (n.xid, n.id) < (SELECT c.xid, c.id FROM notifications c WHERE c.id = $2 AND c.user_id = $1))
 		  AND (NOT $3 OR n.read_at IS NULL)
 		ORDER BY n.xid DESC, n.id DESC LIMIT $4`, userID, uuidOrNil(before), unread, limit)
-	if err != nil {
-		return nil, translate(err)
-	}
-	return scanNotifications(rows, limit)
 }
 
 // NotificationsAfter implements wallet.NotificationStore.
 func (s *Store) NotificationsAfter(ctx context.Context, userID, after string, limit int) ([]wallet.Notification, bool, error) {
 	if after == "" {
-		rows, err := s.pool.Query(ctx, notificationSelect+`
+		ns, err := s.queryNotifications(ctx, limit, notificationSelect+`
 			WHERE n.user_id = $1 AND n.xid < pg_snapshot_xmin(pg_current_snapshot())
 			ORDER BY n.xid, n.id LIMIT $2`, userID, limit)
-		if err != nil {
-			return nil, true, translate(err)
-		}
-		ns, err := scanNotifications(rows, limit)
 		return ns, true, err
 	}
 	if _, ok := wallet.CanonicalID(after); !ok {
@@ -122,15 +158,11 @@ func (s *Store) NotificationsAfter(ctx context.Context, userID, after string, li
 	if !exists {
 		return nil, false, nil
 	}
-	rows, err := s.pool.Query(ctx, notificationSelect+`
+	ns, err := s.queryNotifications(ctx, limit, notificationSelect+`
 		CROSS JOIN (SELECT xid, id FROM notifications WHERE id = $2) c
 		WHERE n.user_id = $1 AND (n.xid, n.id) > (c.xid, c.id)
 		  AND n.xid < pg_snapshot_xmin(pg_current_snapshot())
 		ORDER BY n.xid, n.id LIMIT $3`, userID, after, limit)
-	if err != nil {
-		return nil, true, translate(err)
-	}
-	ns, err := scanNotifications(rows, limit)
 	return ns, true, err
 }
 

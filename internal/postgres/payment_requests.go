@@ -45,9 +45,12 @@ func (s *Store) CreatePaymentRequest(ctx context.Context, r wallet.PaymentReques
 		}
 		var err error
 		out, err = scanRequest(tx.QueryRow(ctx, `
-			INSERT INTO payment_requests AS p (id, amount, currency, from_wallet_id, to_wallet_id, requested_by, details, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8::interval)
-			RETURNING `+requestColumns,
+			WITH changed AS (
+				INSERT INTO payment_requests (id, amount, currency, from_wallet_id, to_wallet_id, requested_by, details, expires_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8::interval)
+				RETURNING *),
+			`+tellSQL(wallet.SubjectPaymentRequest)+`
+			SELECT `+requestColumns+` FROM changed p`,
 			r.ID, int64(r.Amount), r.Currency, r.FromWalletID, r.ToWalletID, r.RequestedBy, r.Details, expiresIn))
 		return err
 	})
@@ -84,10 +87,13 @@ func (s *Store) PaymentRequests(ctx context.Context, f wallet.RequestFilter) ([]
 // wins; a request past its expiry is closed as expired instead, and the
 // caller learns it was not open.
 func (s *Store) ClosePaymentRequest(ctx context.Context, id string, as wallet.PaymentRequestStatus, reason string) (wallet.PaymentRequest, error) {
-	r, err := scanRequest(s.pool.QueryRow(ctx, `UPDATE payment_requests p
-		SET status = $2, decline_reason = $3, closed_at = now()
-		WHERE p.id = $1 AND p.status = 'open' AND p.expires_at > now()
-		RETURNING `+requestColumns, id, string(as), nullString(reason)))
+	r, err := scanRequest(s.pool.QueryRow(ctx, `
+		WITH changed AS (
+			UPDATE payment_requests p SET status = $2, decline_reason = $3, closed_at = now()
+			WHERE p.id = $1 AND p.status = 'open' AND p.expires_at > now()
+			RETURNING p.*),
+		`+tellSQL(wallet.SubjectPaymentRequest)+`
+		SELECT `+requestColumns+` FROM changed p`, id, string(as), nullString(reason)))
 	if wallet.ErrorCode(err) == wallet.EPaymentRequestNotFound {
 		if _, err := s.ExpirePaymentRequests(ctx, []string{id}, 1); err != nil {
 			return wallet.PaymentRequest{}, err
@@ -107,10 +113,13 @@ func (s *Store) ExpirePaymentRequests(ctx context.Context, ids []string, limit i
 		WITH due AS (
 			SELECT id FROM payment_requests
 			WHERE status = 'open' AND expires_at <= now() AND ($1::uuid[] IS NULL OR id = ANY($1))
-			ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-		UPDATE payment_requests p SET status = 'expired', closed_at = now()
-		FROM due WHERE p.id = due.id AND p.status = 'open'
-		RETURNING `+requestColumns, ids, limit)
+			ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+		changed AS (
+			UPDATE payment_requests p SET status = 'expired', closed_at = now()
+			FROM due WHERE p.id = due.id AND p.status = 'open'
+			RETURNING p.*),
+		`+tellSQL(wallet.SubjectPaymentRequest)+`
+		SELECT `+requestColumns+` FROM changed p`, ids, limit)
 	if err != nil {
 		return nil, translate(err)
 	}

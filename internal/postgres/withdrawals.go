@@ -51,8 +51,12 @@ func (s *Store) Withdrawals(ctx context.Context, f wallet.WithdrawalFilter) ([]w
 // so it wins only against a withdrawal still pending (a cancel that
 // committed first makes it EWithdrawalNotPending).
 func (s *Store) MarkWithdrawalProcessing(ctx context.Context, id string) (wallet.Withdrawal, error) {
-	w, err := scanWithdrawal(s.pool.QueryRow(ctx, `UPDATE withdrawals w SET status = 'processing'
-		WHERE w.id = $1 AND w.status = 'pending' RETURNING `+withdrawalColumns, id))
+	w, err := scanWithdrawal(s.pool.QueryRow(ctx, `
+		WITH changed AS (
+			UPDATE withdrawals w SET status = 'processing' WHERE w.id = $1 AND w.status = 'pending'
+			RETURNING w.*),
+		`+tellSQL(wallet.SubjectWithdrawal)+`
+		SELECT `+withdrawalColumns+` FROM changed w`, id))
 	if wallet.ErrorCode(err) == wallet.EWithdrawalNotFound {
 		if _, err := s.Withdrawal(ctx, id); err != nil {
 			return wallet.Withdrawal{}, err

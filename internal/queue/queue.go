@@ -203,29 +203,26 @@ const (
 	DeliveryQueue = "webhooks"
 )
 
-// DeliverPayload names the delivery a TypeDeliver task attempts.
+// DeliverPayload names the deliveries a TypeDeliver task attempts.
 type DeliverPayload struct {
-	ID string `json:"id"`
+	IDs []string `json:"ids"`
 }
 
-// EnqueueDelivery implements ledger.DeliveryQueue: attempt n's task is
-// named after the delivery and n, so enqueuing it twice keeps one.
-func (c *Client) EnqueueDelivery(ctx context.Context, id string, n int, at time.Time, again bool) error {
-	payload, _ := json.Marshal(DeliverPayload{ID: id})
+// EnqueueDeliveries implements ledger.DeliveryQueue: one task for a batch
+// of deliveries, due at at. Postgres decides which of them a task may
+// still send (ledger.Deliverer.Deliver), so a task enqueued twice sends
+// nothing twice that it should not.
+func (c *Client) EnqueueDeliveries(ctx context.Context, ids []string, at time.Time) error {
+	payload, _ := json.Marshal(DeliverPayload{IDs: ids})
 	// asynq keeps a task's time in whole seconds: round up, so an attempt
 	// never runs before its time (a Retry-After, say).
 	if t := at.Truncate(time.Second); t.Before(at) && at.After(time.Now()) {
 		at = t.Add(time.Second)
 	}
-	name := fmt.Sprintf("%s:%s:%d", TypeDeliver, id, n)
-	if again {
-		name += fmt.Sprintf(":%d", at.UnixNano())
-	}
-	_, err := c.client.EnqueueContext(ctx, asynq.NewTask(TypeDeliver, payload), asynq.TaskID(name),
-		asynq.Queue(DeliveryQueue), asynq.ProcessAt(at), asynq.MaxRetry(3), asynq.Timeout(TaskTimeout),
-		asynq.Retention(time.Hour))
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("queue: enqueue delivery %s: %w", id, err)
+	_, err := c.client.EnqueueContext(ctx, asynq.NewTask(TypeDeliver, payload),
+		asynq.Queue(DeliveryQueue), asynq.ProcessAt(at), asynq.MaxRetry(3), asynq.Timeout(TaskTimeout))
+	if err != nil {
+		return fmt.Errorf("queue: enqueue %d deliveries: %w", len(ids), err)
 	}
 	return nil
 }
@@ -233,8 +230,8 @@ func (c *Client) EnqueueDelivery(ctx context.Context, id string, n int, at time.
 // DecodeDeliver decodes a delivery task's payload.
 func DecodeDeliver(payload []byte) (DeliverPayload, error) {
 	var p DeliverPayload
-	if err := json.Unmarshal(payload, &p); err != nil || p.ID == "" {
-		return p, fmt.Errorf("queue: decode delivery task: %w", errors.Join(err, errors.New("no id")))
+	if err := json.Unmarshal(payload, &p); err != nil || len(p.IDs) == 0 {
+		return p, fmt.Errorf("queue: decode delivery task: %w", errors.Join(err, errors.New("no ids")))
 	}
 	return p, nil
 }

@@ -5,12 +5,38 @@ import (
 	"time"
 )
 
-// Event types (API-EVENTS.md) the service records so far: the operation
-// events, written in the commit that makes an operation final.
+// The operation events, written in the commit that makes an operation
+// final. The events of holds, payment requests and withdrawals are named
+// after the status their object enters (see SubjectEvent).
 const (
 	EventOperationCompleted = "operation.completed"
 	EventOperationFailed    = "operation.failed"
 )
+
+// The kinds of object an event other than an operation's is about, the
+// first part of its type.
+const (
+	SubjectHold           = "hold"
+	SubjectPaymentRequest = "payment_request"
+	SubjectWithdrawal     = "withdrawal"
+)
+
+// SubjectEvent is the event type of an object of kind entering status,
+// "" when that change is not an event (a hold that failed is told by its
+// operation.failed; an approved request waits for its transfer). A
+// payment request's open status is its creation.
+func SubjectEvent(kind, status string) string {
+	if kind == SubjectPaymentRequest && status == string(RequestOpen) {
+		status = "created"
+	}
+	t := kind + "." + status
+	for _, e := range EventTypes {
+		if e == t {
+			return t
+		}
+	}
+	return ""
+}
 
 // Notification is one event for one party: its feed entry, its live
 // update, and (later) its webhook delivery.
@@ -20,11 +46,16 @@ type Notification struct {
 	EventID string
 	UserID  string
 	Type    string
-	// Operation is the event's object, as its party sees it (with the
-	// party's balance_after); it never changes once final.
-	Operation *Operation
-	CreatedAt time.Time
-	Read      bool
+	// The event's object, one of these. Operation is as its party sees
+	// it (with the party's balance_after); it never changes once final.
+	// A hold, payment request or withdrawal is as it was when the event
+	// was recorded.
+	Operation      *Operation
+	Hold           *Hold
+	PaymentRequest *PaymentRequest
+	Withdrawal     *Withdrawal
+	CreatedAt      time.Time
+	Read           bool
 }
 
 // NotificationStore is the outbox's read side.

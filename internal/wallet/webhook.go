@@ -16,6 +16,16 @@ var EventTypes = []string{
 	"withdrawal.cancelled", "withdrawal.expired",
 }
 
+// DeliveryClockSkew is how early by its own clock a process may take a
+// delivery: the relay that made it due may run on another host.
+const DeliveryClockSkew = 2 * time.Second
+
+// DeliveryLease is how long after a pending delivery's next attempt is
+// due its task has to record an attempt, before the sweep enqueues it
+// again (its task was lost, or the process sending it died): more than
+// an attempt's timeout.
+const DeliveryLease = time.Minute
+
 // Webhook is an endpoint a user or a bank registered to receive its
 // events.
 type Webhook struct {
@@ -70,8 +80,15 @@ type DeliveryWork struct {
 	Event    Notification
 }
 
-// Attempt is the outcome of one attempt, as recorded.
+// Attempt is the outcome of one attempt at a delivery, as recorded, or
+// of none (Made false: its endpoint was at its limit, and the delivery is
+// put off to NextAttemptAt).
 type Attempt struct {
+	DeliveryID string
+	// N is the attempt's number (the delivery's attempts so far, plus one
+	// when Made).
+	N          int
+	Made       bool
 	StatusCode int
 	Error      string
 	// Status is the delivery's status after it; NextAttemptAt its next
@@ -89,14 +106,19 @@ type DeliveryStore interface {
 	// endpoints that asked for their types (and were registered before
 	// them), moves the place on, and returns the new deliveries.
 	RelayDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
-	// DeliveryWork loads a delivery with its endpoint and event.
-	DeliveryWork(ctx context.Context, id string) (DeliveryWork, error)
-	// RecordAttempt records attempt number n's outcome, if the delivery
-	// is still pending after n-1 attempts (a duplicate task records
-	// nothing); ok reports whether it did.
-	RecordAttempt(ctx context.Context, id string, n int, a Attempt) (bool, error)
-	// DueDeliveries lists pending deliveries due before t (the sweep).
-	DueDeliveries(ctx context.Context, t time.Time, limit int) ([]Delivery, error)
+	// ClaimDeliveries loads those of ids that are pending and due at now
+	// (within DeliveryClockSkew), each with its endpoint and event. It
+	// writes nothing: of two tasks sending one delivery at once (a sweep
+	// that found it overdue, a manual retry), one records its attempt.
+	ClaimDeliveries(ctx context.Context, ids []string, now time.Time) ([]DeliveryWork, error)
+	// RecordAttempts records outcomes, each if its delivery is still
+	// pending after the attempts before it (a duplicate records nothing),
+	// and returns the ids of those it recorded.
+	RecordAttempts(ctx context.Context, as []Attempt) ([]string, error)
+	// DueDeliveries takes, for the sweep, the pending deliveries whose
+	// attempt should have been recorded by now (DeliveryLease after it
+	// was due), and gives each another lease from now.
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
 	// Deliveries lists an endpoint's deliveries, newest first.
 	Deliveries(ctx context.Context, userID, webhookID, before string, limit int) ([]Delivery, error)
 	// RetryDelivery makes one of the user's deliveries pending and due at

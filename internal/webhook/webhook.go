@@ -160,8 +160,14 @@ func NewClient(allowPrivate bool) *Client {
 		Proxy:                 nil, // never through an environment proxy: the guard checks the real peer
 		TLSHandshakeTimeout:   5 * time.Second,
 		ResponseHeaderTimeout: Timeout,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       60 * time.Second,
+		// Many endpoints often share one receiving host (a platform's
+		// accounts): keep enough of its connections open to reuse them
+		// instead of dialing (and shaking hands) per delivery. An idle
+		// connection was checked when it was dialed; a new dial is checked
+		// again.
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     60 * time.Second,
 	}
 	return &Client{MaxBody: 64 << 10, hc: &http.Client{
 		Transport: tr, Timeout: Timeout,
