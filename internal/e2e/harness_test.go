@@ -217,6 +217,8 @@ type Env struct {
 	Redis *RedisServer
 	// Postgres is the test's own cluster (Options.OwnPostgres), else nil.
 	Postgres *PostgresServer
+	// contract checks the clients' exchanges against the OpenAPI document.
+	contract *contractCheck
 }
 
 // Proc is one program running as a subprocess; it can be killed and
@@ -284,6 +286,7 @@ func StartEnvWith(t *testing.T, o Options) *Env {
 		t.Skipf("skipping: %v", unavailableErr)
 	}
 	e := &Env{t: t, DBName: "wallet_e2e_" + randHex(6)}
+	e.contract = newContractCheck(t)
 	e.DatabaseURL = dbURL(e.DBName)
 	logDir := t.TempDir()
 	switch {
@@ -889,8 +892,9 @@ func (e *Env) Client(auth Auth) *Client {
 		base: e.BaseURL,
 		auth: auth,
 		hc: &http.Client{
-			Jar:     jar,
-			Timeout: 60 * time.Second,
+			Jar:       jar,
+			Timeout:   60 * time.Second,
+			Transport: e.contract.transport(http.DefaultTransport),
 			CheckRedirect: func(req *http.Request, via []*http.Request) error {
 				if strings.HasPrefix(via[0].URL.Path, "/api/") {
 					return http.ErrUseLastResponse

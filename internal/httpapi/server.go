@@ -169,6 +169,7 @@ func New(d Deps) *Server {
 	}
 	s.routesWeb()
 	s.routesOAuth()
+	s.routesOpenAPI()
 	return s
 }
 

@@ -39,6 +39,8 @@ type pageData struct {
 	Operations                             []opRow
 	// OAuth is the consent page's request.
 	OAuth *consentData
+	// Docs is the API reference.
+	Docs *docsData
 }
 
 type opRow struct {
