@@ -20,6 +20,17 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
+//go:embed static/wallet.js
+var walletJS []byte
+
+// walletScript serves the wallet page's live updates.
+func (s *Server) walletScript(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderContentType, "text/javascript; charset=utf-8")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	return c.Send(walletJS)
+}
+
 var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
 
 // page is the data every template gets.
@@ -36,7 +47,9 @@ type pageData struct {
 	WalletID, Balance, Available, Currency string
 	CanTransfer                            bool
 	FormKey                                string
-	Operations                             []opRow
+	// EventTypes are the live updates the page follows (space-separated).
+	EventTypes string
+	Operations []opRow
 	// OAuth is the consent page's request.
 	OAuth *consentData
 	// Docs is the API reference.
@@ -56,6 +69,7 @@ func (s *Server) routesWeb() {
 	s.app.Get("/logout", pageHeaders, s.logoutPage)
 	s.app.Post("/logout", pageHeaders, s.checkOrigin, s.logoutForm)
 	s.app.Post("/transfer", pageHeaders, s.checkOrigin, s.transferForm)
+	s.app.Get("/static/wallet.js", s.walletScript)
 }
 
 // pageHeaders keeps pages (and their redirects) out of caches and
@@ -77,7 +91,9 @@ func (s *Server) render(c *fiber.Ctx, status int, name string, d pageData) error
 		// redirects after a form to form-action too).
 		formAction += " " + d.OAuth.redirectOrigin
 	}
-	c.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action "+formAction+"; frame-ancestors 'none'")
+	// Scripts and their requests only from here (the wallet page's live
+	// updates), nothing inline.
+	c.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; form-action "+formAction+"; frame-ancestors 'none'")
 	c.Status(status)
 	return pages.ExecuteTemplate(c.Response().BodyWriter(), name, d)
 }
@@ -125,7 +141,8 @@ func (s *Server) home(c *fiber.Ctx) error {
 	if p == nil {
 		return c.Redirect("/login", fiber.StatusSeeOther)
 	}
-	d := pageData{Title: "Your wallet", SignedIn: true, CSRF: p.CSRF, Name: p.User.Name, Currency: s.cur.Code}
+	d := pageData{Title: "Your wallet", SignedIn: true, CSRF: p.CSRF, Name: p.User.Name, Currency: s.cur.Code,
+		EventTypes: strings.Join(wallet.EventTypes, " ")}
 	// Flash messages come as codes only, so a crafted link cannot put
 	// words on the page.
 	if code := c.Query("error"); code != "" {

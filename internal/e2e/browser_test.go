@@ -1,0 +1,229 @@
+package e2e
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// Browser tests: the pages driven in Debian's chromium, headless, through
+// the DevTools protocol (chromedp), against the real API and a worker.
+// .ci/run installs chromium when it is missing; without it these tests
+// fail (CHROMIUM names another binary). On a failure each tab's page is
+// saved as a PNG in the test's log directory; with UPDATE_SCREENSHOTS=1
+// the pages the README shows are written to docs/screenshots/.
+
+//go:embed testdata/axe.min.js
+var axeSource string
+
+func chromiumPath(t *testing.T) string {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("no chromium: install Debian's chromium (apt-get install chromium; .ci/run does), or set CHROMIUM")
+	return ""
+}
+
+// browser is one headless chromium for a test.
+type browser struct {
+	t    *testing.T
+	root context.Context
+	tabs map[string]context.Context
+}
+
+func newBrowser(t *testing.T) *browser {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.NoSandbox, // CI runs as root
+		chromedp.Flag("disable-gpu", true),
+		chromedp.WindowSize(1100, 900),
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	root, cancelRoot := chromedp.NewContext(alloc)
+	t.Cleanup(func() { cancelRoot(); cancelAlloc() })
+	if err := chromedp.Do(root); err != nil { // starts the browser
+		t.Fatalf("start chromium: %v", err)
+	}
+	b := &browser{t: t, root: root, tabs: map[string]context.Context{}}
+	t.Cleanup(b.saveOnFailure)
+	return b
+}
+
+// tab opens a tab with cookies of its own (a person at their computer).
+func (b *browser) tab(name string) context.Context {
+	ctx, cancel := chromedp.NewContext(b.root, chromedp.WithNewBrowserContext())
+	b.t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		b.t.Fatalf("open a tab: %v", err)
+	}
+	b.tabs[name] = ctx
+	return ctx
+}
+
+// run runs actions in a tab, with a deadline, and fails the test on an
+// error.
+func (b *browser) run(tab context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// value runs one action that gives a value, like run.
+func value[T any](b *browser, tab context.Context, what string, a chromedp.Action[T]) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+// saveOnFailure saves each tab's page as a PNG when the test failed.
+func (b *browser) saveOnFailure() {
+	if !b.t.Failed() {
+		return
+	}
+	dir := b.t.TempDir()
+	if d := os.Getenv("BROWSER_ARTIFACTS"); d != "" {
+		dir = d
+	}
+	for name, tab := range b.tabs {
+		ctx, cancel := context.WithTimeout(tab, 10*time.Second)
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		cancel()
+		if err != nil {
+			continue
+		}
+		p := filepath.Join(dir, fmt.Sprintf("%s-%s.png", strings.ReplaceAll(b.t.Name(), "/", "_"), name))
+		if os.WriteFile(p, png, 0o644) == nil {
+			b.t.Logf("screenshot of %s: %s", name, p)
+		}
+	}
+}
+
+// screenshot writes the tab's page to docs/screenshots/name.png when
+// UPDATE_SCREENSHOTS is set.
+func (b *browser) screenshot(tab context.Context, name string) {
+	if os.Getenv("UPDATE_SCREENSHOTS") == "" {
+		return
+	}
+	png := value(b, tab, "screenshot "+name, chromedp.FullScreenshot(100))
+	dir := filepath.Join("..", "..", "docs", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// checkAccessibility runs axe-core on the tab's page and fails on any
+// serious or critical violation.
+func (b *browser) checkAccessibility(tab context.Context, page string) {
+	b.t.Helper()
+	value(b, tab, "load axe-core on "+page, chromedp.Evaluate[*runtime.RemoteObject](axeSource))
+	found := value(b, tab, "axe on "+page, chromedp.Evaluate[[]string](`axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations
+			.filter(v => v.impact === "serious" || v.impact === "critical")
+			.map(v => v.impact + " " + v.id + ": " + v.help + " (" + v.nodes.map(n => n.target.join(" ")).join(", ") + ")"))`,
+		chromedp.EvalAwaitPromise))
+	for _, v := range found {
+		b.t.Errorf("accessibility of %s: %s", page, v)
+	}
+}
+
+// textContains waits until the element's text contains want.
+func textContains(sel, want string) chromedp.Action[chromedp.Void] {
+	js := fmt.Sprintf(`(document.querySelector(%q) || {textContent: ""}).textContent.includes(%q)`, sel, want)
+	return chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(20*time.Second), chromedp.WithPollingInterval(100*time.Millisecond))
+}
+
+// signUp fills in the sign-up form and lands on the wallet page; it
+// returns the wallet id the page shows.
+func (b *browser) signUp(tab context.Context, base, name string) string {
+	b.t.Helper()
+	email := fmt.Sprintf("%s-%s@example.com", strings.ToLower(name), randHex(4))
+	b.run(tab, "sign up "+name,
+		chromedp.Navigate(base+"/signup"),
+		chromedp.WaitVisible(chromedp.CSS("#name")),
+		chromedp.SendKeys(chromedp.CSS("#name"), name),
+		chromedp.SendKeys(chromedp.CSS("#email"), email),
+		chromedp.SendKeys(chromedp.CSS("#password"), "correct horse battery"),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#wallet-id")),
+	)
+	return strings.TrimSpace(value(b, tab, "the wallet id", chromedp.Text(chromedp.CSS("#wallet-id"))))
+}
+
+// TestBrowserWallet: two people sign up in their own browsers; the bank
+// pays one of them and her open page shows it without a reload; she sends
+// money with the form, and his open page shows it arrive; every page
+// passes axe-core with no serious violation.
+func TestBrowserWallet(t *testing.T) {
+	t.Parallel()
+	e := StartEnv(t, 1)
+	b := newBrowser(t)
+	alice, bob := b.tab("alice"), b.tab("bob")
+
+	b.run(alice, "the sign-up page", chromedp.Navigate(e.BaseURL+"/signup"), chromedp.WaitVisible(chromedp.CSS("#name")))
+	b.checkAccessibility(alice, "/signup")
+	b.run(alice, "the login page", chromedp.Navigate(e.BaseURL+"/login"), chromedp.WaitVisible(chromedp.CSS("#email")))
+	b.checkAccessibility(alice, "/login")
+
+	aliceWallet := b.signUp(alice, e.BaseURL, "Alice")
+	bobWallet := b.signUp(bob, e.BaseURL, "Bob")
+	if aliceWallet == "" || bobWallet == "" || aliceWallet == bobWallet {
+		t.Fatalf("wallet ids on the pages: %q %q", aliceWallet, bobWallet)
+	}
+	b.run(alice, "a new wallet", textContains("#balance", "0.00"))
+
+	// The bank pays Alice: her page, left open, shows it.
+	e.deposit(t, aliceWallet, "100.00")
+	b.run(alice, "the deposit appears live", textContains("#balance", "100.00"), textContains("#operations", "external_to_wallet"))
+	b.checkAccessibility(alice, "/ (the wallet)")
+	b.screenshot(alice, "wallet")
+
+	// Alice sends Bob 25.00 with the form; Bob's page shows it arrive.
+	b.run(alice, "send money",
+		chromedp.SendKeys(chromedp.CSS("#wallet_id"), bobWallet),
+		chromedp.SendKeys(chromedp.CSS("#amount"), "25.00"),
+		chromedp.SendKeys(chromedp.CSS("#details"), "dinner"),
+		chromedp.Click(chromedp.CSS(`form[action="/transfer"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#wallet-id")),
+	)
+	b.run(bob, "the transfer appears live", textContains("#balance", "25.00"), textContains("#operations", "dinner"))
+	b.run(alice, "the sender's balance", textContains("#balance", "75.00"))
+
+	b.run(alice, "the API reference", chromedp.Navigate(e.BaseURL+"/docs"), chromedp.WaitVisible(chromedp.CSS("h2")))
+	b.checkAccessibility(alice, "/docs")
+
+	// The wallet page works without its script, too: what the server
+	// renders says the same.
+	r := e.Client(nil).Must(t, "GET", "/static/wallet.js", nil, nil)
+	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/javascript") {
+		t.Errorf("the page's script: %s", r)
+	}
+	b.run(bob, "reload", chromedp.Reload())
+	bal := value(b, bob, "bob's balance", chromedp.Text(chromedp.CSS("#balance")))
+	if !strings.Contains(bal, "25.00") {
+		t.Errorf("bob's balance after a reload: %q", bal)
+	}
+}
