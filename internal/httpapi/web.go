@@ -49,7 +49,11 @@ type pageData struct {
 	FormKey                                string
 	// EventTypes are the live updates the page follows (space-separated).
 	EventTypes string
-	Operations []opRow
+	// Bank console: Bank marks it, Withdrawals are those addressed to
+	// the bank.
+	Bank        bool
+	Withdrawals []withdrawalRow
+	Operations  []opRow
 	// OAuth is the consent page's request.
 	OAuth *consentData
 	// Docs is the API reference.
@@ -69,6 +73,7 @@ func (s *Server) routesWeb() {
 	s.app.Get("/logout", pageHeaders, s.logoutPage)
 	s.app.Post("/logout", pageHeaders, s.checkOrigin, s.logoutForm)
 	s.app.Post("/transfer", pageHeaders, s.checkOrigin, s.transferForm)
+	s.routesBankConsole()
 	s.app.Get("/static/wallet.js", s.walletScript)
 }
 
@@ -147,6 +152,9 @@ func (s *Server) home(c *fiber.Ctx) error {
 	// words on the page.
 	if code := c.Query("error"); code != "" {
 		d.Error = "Not sent: " + strings.ReplaceAll(safeCode(code), "_", " ") + "."
+	}
+	if p.User.Role == wallet.RoleBank {
+		return s.bankConsole(c, p, d)
 	}
 	if p.WalletID != "" {
 		w, err := s.store.WalletByID(c.UserContext(), p.WalletID)
@@ -260,19 +268,9 @@ func (s *Server) logoutForm(c *fiber.Ctx) error {
 // list then shows its status. The form's idempotency key makes a double
 // submit (or a reload that posts again) one transfer.
 func (s *Server) transferForm(c *fiber.Ctx) error {
-	p := s.webSession(c)
+	p, f, fail := s.formStart(c, "/")
 	if p == nil {
-		return c.Redirect("/login", fiber.StatusSeeOther)
-	}
-	fail := func(code string) error {
-		return c.Redirect("/?error="+url.QueryEscape(code), fiber.StatusSeeOther)
-	}
-	f, err := readForm(c)
-	if err != nil {
-		return fail(wallet.ErrorCode(err))
-	}
-	if !formCSRF(f, p) {
-		return fail(eCSRF)
+		return fail("")
 	}
 	if p.Kind != wallet.KindUser {
 		return fail(wallet.EForbidden)
@@ -289,36 +287,63 @@ func (s *Server) transferForm(c *fiber.Ctx) error {
 	if err != nil {
 		return fail(wallet.ErrorCode(err))
 	}
-	key := ""
+	return s.submitForm(c, p, f, "/", fail, ledger.Request{
+		Caller: p.User, Type: wallet.OpTransfer, ToWalletID: to, Amount: amount, Details: details,
+		RequestHash: ledger.HashRequest(string(wallet.OpTransfer), to, strconv.FormatInt(int64(amount), 10), details),
+	})
+}
+
+// formStart is the first step of every form post: the session, the form
+// and its CSRF token. fail redirects back to page with an error code.
+// When the post cannot go on (no session, a form that does not parse, a
+// wrong token), p is nil and fail, whatever it is given, redirects as
+// that case needs.
+func (s *Server) formStart(c *fiber.Ctx, page string) (*principal, formFields, func(code string) error) {
+	p := s.webSession(c)
+	if p == nil {
+		return nil, nil, func(string) error { return c.Redirect("/login", fiber.StatusSeeOther) }
+	}
+	back := func(code string) error {
+		return c.Redirect(page+"?error="+url.QueryEscape(code), fiber.StatusSeeOther)
+	}
+	f, err := readForm(c)
+	if err != nil {
+		return nil, nil, func(string) error { return back(wallet.ErrorCode(err)) }
+	}
+	if !formCSRF(f, p) {
+		return nil, nil, func(string) error { return back(eCSRF) }
+	}
+	return p, f, back
+}
+
+// submitForm submits a form's operation as the API would (the form's
+// idempotency key makes a double submit one operation), waits briefly
+// so the page usually shows it final, and goes back to page.
+func (s *Server) submitForm(c *fiber.Ctx, p *principal, f formFields, page string, fail func(string) error, req ledger.Request) error {
 	if k := f.get("idempotency_key"); k != "" {
 		if _, err := checkIdempotencyKey(k); err != nil {
 			return fail(wallet.ErrorCode(err))
 		}
-		key = "form:" + k // apart from the keys API clients choose
+		req.IdempotencyKey = "form:" + k // apart from the keys API clients choose
 	}
-	acc, err := s.svc.Submit(c.UserContext(), ledger.Request{
-		Caller: p.User, Type: wallet.OpTransfer, ToWalletID: to, Amount: amount, Details: details,
-		IdempotencyKey: key,
-		RequestHash:    ledger.HashRequest(string(wallet.OpTransfer), to, strconv.FormatInt(int64(amount), 10), details),
-	})
+	acc, err := s.svc.Submit(c.UserContext(), req)
 	switch wallet.ErrorCode(err) {
 	case "":
 	case wallet.ERequestInProgress:
 		// The first submit of this form is being accepted: its result
 		// shows in the list.
-		return c.Redirect("/", fiber.StatusSeeOther)
+		return c.Redirect(page, fiber.StatusSeeOther)
 	default:
 		return fail(wallet.ErrorCode(err))
 	}
 	if acc.Replayed {
-		return c.Redirect("/", fiber.StatusSeeOther)
+		return c.Redirect(page, fiber.StatusSeeOther)
 	}
-	s.accepted.WithLabelValues(string(wallet.OpTransfer)).Inc()
-	// Wait briefly so the page usually shows the final result in its list.
+	s.accepted.WithLabelValues(string(req.Type)).Inc()
 	if _, err := s.waitFinal(c.UserContext(), acc.Op, p.WalletID, 3*time.Second); err != nil {
 		return fail(wallet.ErrorCode(err))
 	}
-	return c.Redirect("/", fiber.StatusSeeOther)
+	return c.Redirect(page, fiber.StatusSeeOther)
 }
 
 // safeCode passes only snake_case codes through.

@@ -2,8 +2,8 @@
 // works without it. It follows GET /api/events (the session cookie signs
 // it in) and, on each of the user's events, fetches the page again and
 // swaps in its live parts (the elements marked data-live), so what it
-// shows is rendered by the server alone and a form being filled in is
-// left alone.
+// shows is rendered by the server alone; a part holding the focus (a form
+// being filled in) is left as it is.
 (function () {
   "use strict";
   var page = document.getElementById("wallet");
@@ -21,7 +21,8 @@
         var fresh = new DOMParser().parseFromString(html, "text/html");
         document.querySelectorAll("[data-live]").forEach(function (el) {
           var next = fresh.getElementById(el.id);
-          if (next) { el.replaceChildren.apply(el, Array.prototype.slice.call(next.childNodes)); }
+          // A part being filled in is left alone until the next update.
+          if (next && !el.contains(document.activeElement)) { el.replaceChildren.apply(el, Array.prototype.slice.call(next.childNodes)); }
         });
       })
       .catch(function () {})
