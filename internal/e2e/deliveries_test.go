@@ -369,3 +369,48 @@ func TestSlowEndpointDelaysNoOther(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkersByQueue: a worker that serves the operations alone and one
+// that serves the webhooks alone (WORKER_QUEUES) split the work: with the
+// webhook worker stopped, transfers still complete and nothing is sent;
+// once it is back, every delivery goes out.
+func TestWorkersByQueue(t *testing.T) {
+	t.Parallel()
+	e := StartEnvWith(t, Options{Workers: 2, Env: map[string]string{"WEBHOOK_ALLOW_PRIVATE": "true"},
+		WorkerEnv: []map[string]string{{"WORKER_QUEUES": "operations"}, {"WORKER_QUEUES": "webhooks"}}})
+	rcv := newReceiver(t)
+	alice, bob := e.signup(t, "Alice"), e.signup(t, "Bob")
+	e.deposit(t, alice.WalletID, "50.00")
+	bc := e.Client(Basic(bob.Email, bob.Password))
+	r := bc.Must(t, "POST", "/api/webhooks", map[string]any{"url": rcv.srv.URL + "/ok"}, nil)
+	Expect(t, r, http.StatusCreated)
+	rcv.mu.Lock()
+	rcv.secrets["/ok"] = r.Str("secret")
+	rcv.mu.Unlock()
+	ac := e.Client(Basic(alice.Email, alice.Password))
+	send := func() {
+		t.Helper()
+		Expect(t, ac.Must(t, "POST", "/api/wallet_to_wallet", map[string]any{"wallet_id": bob.WalletID, "amount": "1.00"},
+			H{"Prefer": "wait=10"}), http.StatusOK)
+	}
+	waitReceived := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); len(rcv.receipts("/ok")) < n; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("received %d deliveries, want %d", len(rcv.receipts("/ok")), n)
+			}
+		}
+	}
+	send()
+	waitReceived(1)
+
+	e.Workers[1].Stop() // the webhook worker
+	send()
+	send()
+	time.Sleep(2 * time.Second) // two relay ticks, had anyone been relaying
+	if got := len(rcv.receipts("/ok")); got != 1 {
+		t.Fatalf("with no webhook worker, %d deliveries arrived; want still 1", got)
+	}
+	e.Workers[1].Start()
+	waitReceived(3)
+}

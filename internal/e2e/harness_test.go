@@ -243,7 +243,7 @@ var envKeys = []string{
 	"SHUTDOWN_TIMEOUT", "WORKER_CONCURRENCY", "TASK_CHECK_INTERVAL", "SESSION_TTL", "BANK_NAME",
 	"SIGNUP_LIMIT", "LOGIN_ADDRESS_LIMIT", "TRUSTED_PROXIES", "ACCEPT_TIMEOUT", "WITHDRAWAL_TIMEOUT",
 	"OAUTH_ISSUER", "OAUTH_SIGNING_KEYS", "ACCESS_TOKEN_TTL", "REFRESH_TOKEN_TTL", "WEBHOOK_ALLOW_PRIVATE",
-	"WEBHOOK_BACKOFF", "WEBHOOK_CONCURRENCY", "WEBHOOK_PER_ENDPOINT",
+	"WEBHOOK_BACKOFF", "WEBHOOK_CONCURRENCY", "WEBHOOK_PER_ENDPOINT", "WORKER_QUEUES",
 }
 
 // Options configure StartEnvWith.
@@ -270,6 +270,8 @@ type Options struct {
 	// Env adds variables to every process's environment, or overrides
 	// the harness's values (for example LOCK_TTL).
 	Env map[string]string
+	// WorkerEnv[i], when given, adds variables to worker i's alone.
+	WorkerEnv []map[string]string
 }
 
 // StartEnv starts an API and the given number of workers and waits until
@@ -371,7 +373,13 @@ func StartEnvWith(t *testing.T, o Options) *Env {
 		e.BaseURLs = append(e.BaseURLs, "http://"+addr)
 	}
 	for i := 0; i < o.Workers; i++ {
-		e.Workers = append(e.Workers, newProc(fmt.Sprintf("worker%d", i), "worker"))
+		p := newProc(fmt.Sprintf("worker%d", i), "worker")
+		if i < len(o.WorkerEnv) {
+			for k, v := range o.WorkerEnv[i] {
+				p.SetEnv(k, v)
+			}
+		}
+		e.Workers = append(e.Workers, p)
 	}
 
 	t.Cleanup(func() {

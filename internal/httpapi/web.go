@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"embed"
@@ -53,7 +54,9 @@ type pageData struct {
 	// the bank.
 	Bank        bool
 	Withdrawals []withdrawalRow
-	Operations  []opRow
+	// Payment requests page: asked of me, asked by me.
+	Incoming, Outgoing []requestRow
+	Operations         []opRow
 	// OAuth is the consent page's request.
 	OAuth *consentData
 	// Docs is the API reference.
@@ -74,6 +77,7 @@ func (s *Server) routesWeb() {
 	s.app.Post("/logout", pageHeaders, s.checkOrigin, s.logoutForm)
 	s.app.Post("/transfer", pageHeaders, s.checkOrigin, s.transferForm)
 	s.routesBankConsole()
+	s.routesRequestsPage()
 	s.app.Get("/static/wallet.js", s.walletScript)
 }
 
@@ -148,11 +152,7 @@ func (s *Server) home(c *fiber.Ctx) error {
 	}
 	d := pageData{Title: "Your wallet", SignedIn: true, CSRF: p.CSRF, Name: p.User.Name, Currency: s.cur.Code,
 		EventTypes: strings.Join(wallet.EventTypes, " ")}
-	// Flash messages come as codes only, so a crafted link cannot put
-	// words on the page.
-	if code := c.Query("error"); code != "" {
-		d.Error = "Not sent: " + strings.ReplaceAll(safeCode(code), "_", " ") + "."
-	}
+	flash(c, &d)
 	if p.User.Role == wallet.RoleBank {
 		return s.bankConsole(c, p, d)
 	}
@@ -320,13 +320,20 @@ func (s *Server) formStart(c *fiber.Ctx, page string) (*principal, formFields, f
 // idempotency key makes a double submit one operation), waits briefly
 // so the page usually shows it final, and goes back to page.
 func (s *Server) submitForm(c *fiber.Ctx, p *principal, f formFields, page string, fail func(string) error, req ledger.Request) error {
+	return s.submitFormWith(c, p, f, page, fail, req, s.svc.Submit)
+}
+
+// submitFormWith is submitForm through another use case of the same
+// shape (approving a payment request).
+func (s *Server) submitFormWith(c *fiber.Ctx, p *principal, f formFields, page string, fail func(string) error, req ledger.Request,
+	submit func(context.Context, ledger.Request) (ledger.Accepted, error)) error {
 	if k := f.get("idempotency_key"); k != "" {
 		if _, err := checkIdempotencyKey(k); err != nil {
 			return fail(wallet.ErrorCode(err))
 		}
 		req.IdempotencyKey = "form:" + k // apart from the keys API clients choose
 	}
-	acc, err := s.svc.Submit(c.UserContext(), req)
+	acc, err := submit(c.UserContext(), req)
 	switch wallet.ErrorCode(err) {
 	case "":
 	case wallet.ERequestInProgress:
@@ -339,11 +346,20 @@ func (s *Server) submitForm(c *fiber.Ctx, p *principal, f formFields, page strin
 	if acc.Replayed {
 		return c.Redirect(page, fiber.StatusSeeOther)
 	}
-	s.accepted.WithLabelValues(string(req.Type)).Inc()
+	s.accepted.WithLabelValues(string(acc.Op.Type)).Inc()
 	if _, err := s.waitFinal(c.UserContext(), acc.Op, p.WalletID, 3*time.Second); err != nil {
 		return fail(wallet.ErrorCode(err))
 	}
 	return c.Redirect(page, fiber.StatusSeeOther)
+}
+
+// flash puts the error a form post redirected with on the page. Flash
+// messages come as codes only, so a crafted link cannot put words on the
+// page.
+func flash(c *fiber.Ctx, d *pageData) {
+	if code := c.Query("error"); code != "" {
+		d.Error = "Not done: " + strings.ReplaceAll(safeCode(code), "_", " ") + "."
+	}
 }
 
 // safeCode passes only snake_case codes through.
