@@ -275,13 +275,9 @@ func (s *Server) transferForm(c *fiber.Ctx) error {
 	if p.Kind != wallet.KindUser {
 		return fail(wallet.EForbidden)
 	}
-	to, ok := wallet.CanonicalID(f.get("wallet_id"))
-	if !ok {
-		return fail(wallet.EWalletNotFound)
-	}
-	amount, err := s.cur.ParseAmount(f.get("amount"), s.cfg.MaxAmount)
-	if err != nil {
-		return fail(wallet.ErrorCode(err))
+	to, amount, code := s.walletAndAmount(f)
+	if code != "" {
+		return fail(code)
 	}
 	details, err := ledger.CheckDetails(f.get("details"), false)
 	if err != nil {
@@ -291,6 +287,20 @@ func (s *Server) transferForm(c *fiber.Ctx) error {
 		Caller: p.User, Type: wallet.OpTransfer, ToWalletID: to, Amount: amount, Details: details,
 		RequestHash: ledger.HashRequest(string(wallet.OpTransfer), to, strconv.FormatInt(int64(amount), 10), details),
 	})
+}
+
+// walletAndAmount reads a form's wallet_id and amount, or the error code
+// that refuses them.
+func (s *Server) walletAndAmount(f formFields) (string, wallet.Amount, string) {
+	id, ok := wallet.CanonicalID(f.get("wallet_id"))
+	if !ok {
+		return "", 0, wallet.EWalletNotFound
+	}
+	amount, err := s.cur.ParseAmount(f.get("amount"), s.cfg.MaxAmount)
+	if err != nil {
+		return "", 0, wallet.ErrorCode(err)
+	}
+	return id, amount, ""
 }
 
 // formStart is the first step of every form post: the session, the form

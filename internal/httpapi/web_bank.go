@@ -59,13 +59,9 @@ func (s *Server) depositForm(c *fiber.Ctx) error {
 	if p.User.Role != wallet.RoleBank {
 		return fail(wallet.EForbidden)
 	}
-	to, ok := wallet.CanonicalID(f.get("wallet_id"))
-	if !ok {
-		return fail(wallet.EWalletNotFound)
-	}
-	amount, err := s.cur.ParseAmount(f.get("amount"), s.cfg.MaxAmount)
-	if err != nil {
-		return fail(wallet.ErrorCode(err))
+	to, amount, code := s.walletAndAmount(f)
+	if code != "" {
+		return fail(code)
 	}
 	details, err := ledger.CheckDetails(f.get("details"), true)
 	if err != nil {

@@ -63,13 +63,9 @@ func (s *Server) createRequestForm(c *fiber.Ctx) error {
 	if p == nil {
 		return fail("")
 	}
-	payer, ok := wallet.CanonicalID(f.get("wallet_id"))
-	if !ok {
-		return fail(wallet.EWalletNotFound)
-	}
-	amount, err := s.cur.ParseAmount(f.get("amount"), s.cfg.MaxAmount)
-	if err != nil {
-		return fail(wallet.ErrorCode(err))
+	payer, amount, code := s.walletAndAmount(f)
+	if code != "" {
+		return fail(code)
 	}
 	if _, err := s.svc.CreatePaymentRequest(c.UserContext(), p.User, payer, amount, f.get("details"), wallet.DefaultHoldExpiry); err != nil {
 		return fail(wallet.ErrorCode(err))
