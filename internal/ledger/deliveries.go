@@ -14,11 +14,12 @@ import (
 
 // Webhook deliveries (API-EVENTS.md): the relay turns the outbox's
 // notifications into deliveries (rows in Postgres, one per endpoint and
-// event) and asynq tasks, one per batch of deliveries; a task claims its
-// deliveries that are still due, sends them side by side (at most
-// PerEndpoint at a time to one endpoint), records every outcome in one
-// statement and enqueues the retries; the sweep re-enqueues what the
-// queue lost. Postgres holds each delivery's state and next attempt, so a
+// event, each with its place in the schedule) and asynq tasks, one per
+// batch of deliveries; a task loads those of its deliveries still pending
+// and due, sends them side by side (at most PerEndpoint at a time to one
+// endpoint), records the outcomes as they come (those that come together
+// in one statement) and enqueues the retries; the sweep re-enqueues what
+// the queue lost. Postgres holds each delivery's state and next attempt, so a
 // flushed Redis or a killed worker only delays a delivery. The asynq and
 // Postgres work thus follows batches, not events: what is left per
 // delivery is its HTTP request.
