@@ -268,6 +268,29 @@ func TestBrowserWallet(t *testing.T) {
 	b.screenshot(bob, "requests")
 	b.run(alice, "back to the wallet", chromedp.Navigate(e.BaseURL+"/"), textContains("#balance", "70.00"))
 
+	// Alice reserves 10.00 for Bob; his holds page, open, shows it; he
+	// captures 4.00 of it and the rest goes back to her.
+	b.run(bob, "bob's holds", chromedp.Navigate(e.BaseURL+"/holds"), chromedp.WaitVisible(chromedp.CSS("#holds-for-me")))
+	b.run(alice, "alice places a hold",
+		chromedp.Navigate(e.BaseURL+"/holds"),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/holds"]`)),
+		chromedp.SendKeys(chromedp.CSS("#wallet_id"), bobWallet),
+		chromedp.SendKeys(chromedp.CSS("#amount"), "10.00"),
+		chromedp.SendKeys(chromedp.CSS("#details"), "taxi"),
+		chromedp.Click(chromedp.CSS(`form[action="/holds"] button[type="submit"]`)),
+	)
+	b.run(alice, "placed", textContains("#holds-placed", "active"))
+	b.run(bob, "the hold appears live", textContains("#holds-for-me", "taxi"), textContains("#holds-for-me", "active"))
+	b.checkAccessibility(bob, "/holds")
+	b.run(bob, "bob captures 4.00",
+		chromedp.SendKeys(chromedp.CSS(`#holds-for-me input[name="amount"]`), "4.00"),
+		chromedp.Click(chromedp.CSS(`#holds-for-me form[action$="/capture"] button`)),
+	)
+	b.run(bob, "captured", textContains("#holds-for-me", "captured"))
+	b.screenshot(bob, "holds")
+	b.run(alice, "her holds page shows it captured", textContains("#holds-placed", "captured"))
+	b.run(alice, "the rest is hers again", chromedp.Navigate(e.BaseURL+"/"), textContains("#balance", "66.00"))
+
 	// Alice withdraws 30.00 through the bank (the API: the page for it is
 	// not built yet); the bank's console shows it, marks it processing and
 	// completes it; Alice's page shows the money gone.
@@ -288,7 +311,32 @@ func TestBrowserWallet(t *testing.T) {
 	)
 	b.run(bank, "completed", textContains("#w-"+wID, "completed (SEPA-77)"))
 	b.screenshot(bank, "bank-console")
-	b.run(alice, "the payout appears live", textContains("#balance", "40.00"), textContains("#operations", "withdrawal_complete"))
+	b.run(alice, "the payout appears live", textContains("#balance", "36.00"), textContains("#operations", "withdrawal_complete"))
+
+	// The admin adds a payment system, sees it listed, disables it, and
+	// runs the audit: clean.
+	admin := b.tab("admin")
+	b.run(admin, "the admin signs in",
+		chromedp.Navigate(e.BaseURL+"/login"),
+		chromedp.WaitVisible(chromedp.CSS("#email")),
+		chromedp.SendKeys(chromedp.CSS("#email"), adminEmail),
+		chromedp.SendKeys(chromedp.CSS("#password"), adminPassword),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/admin/banks"]`)),
+		chromedp.SendKeys(chromedp.CSS("#name"), "Second Bank"),
+		chromedp.SendKeys(chromedp.CSS("#email"), "second-"+randHex(4)+"@bank.example"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "second bank password"),
+		chromedp.Click(chromedp.CSS(`form[action="/admin/banks"] button[type="submit"]`)),
+	)
+	b.run(admin, "the new bank is listed", textContains("#banks", "Second Bank"))
+	b.checkAccessibility(admin, "/ (the admin console)")
+	b.screenshot(admin, "admin-console")
+	row := value(b, admin, "the new bank's row", chromedp.Evaluate[string](
+		`[...document.querySelectorAll("#banks tr")].find(r => r.textContent.includes("Second Bank")).id`))
+	b.run(admin, "disable it", chromedp.Click(chromedp.CSS("#"+row+` form[action$="/disable"] button`)))
+	b.run(admin, "disabled", textContains("#"+row, "disabled"))
+	b.run(admin, "the audit", chromedp.Navigate(e.BaseURL+"/admin/audit"), textContains("#verdict", "Clean"))
+	b.checkAccessibility(admin, "/admin/audit")
 
 	b.run(alice, "the API reference", chromedp.Navigate(e.BaseURL+"/docs"), chromedp.WaitVisible(chromedp.CSS("h2")))
 	b.checkAccessibility(alice, "/docs")
@@ -300,7 +348,7 @@ func TestBrowserWallet(t *testing.T) {
 	}
 	b.run(bob, "bob's wallet", chromedp.Navigate(e.BaseURL+"/"), chromedp.WaitVisible(chromedp.CSS("#balance")))
 	bal := value(b, bob, "bob's balance", chromedp.Text(chromedp.CSS("#balance")))
-	if !strings.Contains(bal, "30.00") {
+	if !strings.Contains(bal, "34.00") {
 		t.Errorf("bob's balance after a reload: %q", bal)
 	}
 }

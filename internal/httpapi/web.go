@@ -56,7 +56,15 @@ type pageData struct {
 	Withdrawals []withdrawalRow
 	// Payment requests page: asked of me, asked by me.
 	Incoming, Outgoing []requestRow
-	Operations         []opRow
+	// Holds page: placed by me, placed for me.
+	HoldsPlaced, HoldsForMe []holdRow
+	// Admin console and audit.
+	Admin      bool
+	Banks      []bankRow
+	Audit      []auditRow
+	AuditOK    bool
+	AuditAt    string
+	Operations []opRow
 	// OAuth is the consent page's request.
 	OAuth *consentData
 	// Docs is the API reference.
@@ -78,6 +86,8 @@ func (s *Server) routesWeb() {
 	s.app.Post("/transfer", pageHeaders, s.checkOrigin, s.transferForm)
 	s.routesBankConsole()
 	s.routesRequestsPage()
+	s.routesHoldsPage()
+	s.routesAdminConsole()
 	s.app.Get("/static/wallet.js", s.walletScript)
 }
 
@@ -153,8 +163,11 @@ func (s *Server) home(c *fiber.Ctx) error {
 	d := pageData{Title: "Your wallet", SignedIn: true, CSRF: p.CSRF, Name: p.User.Name, Currency: s.cur.Code,
 		EventTypes: strings.Join(wallet.EventTypes, " ")}
 	flash(c, &d)
-	if p.User.Role == wallet.RoleBank {
+	switch p.User.Role {
+	case wallet.RoleBank:
 		return s.bankConsole(c, p, d)
+	case wallet.RoleAdmin:
+		return s.adminConsole(c, p, d)
 	}
 	if p.WalletID != "" {
 		w, err := s.store.WalletByID(c.UserContext(), p.WalletID)
