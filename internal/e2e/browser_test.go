@@ -177,6 +177,17 @@ func textContains(sel, want string) chromedp.Action[chromedp.Void] {
 	})
 }
 
+// signIn fills in the login form.
+func signIn(base, email, password string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(chromedp.CSS("#email")),
+		chromedp.SendKeys(chromedp.CSS("#email"), email),
+		chromedp.SendKeys(chromedp.CSS("#password"), password),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+	)
+}
+
 // signUp fills in the sign-up form and lands on the wallet page; it
 // returns the wallet id the page shows and the email signed up with (the
 // password is browserPassword).
@@ -221,11 +232,7 @@ func TestBrowserWallet(t *testing.T) {
 	// open, shows it.
 	bank := b.tab("bank")
 	b.run(bank, "the bank signs in",
-		chromedp.Navigate(e.BaseURL+"/login"),
-		chromedp.WaitVisible(chromedp.CSS("#email")),
-		chromedp.SendKeys(chromedp.CSS("#email"), bankEmail),
-		chromedp.SendKeys(chromedp.CSS("#password"), bankPassword),
-		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+		signIn(e.BaseURL, bankEmail, bankPassword),
 		chromedp.WaitVisible(chromedp.CSS(`form[action="/bank/deposit"]`)),
 		chromedp.SendKeys(chromedp.CSS("#wallet_id"), aliceWallet),
 		chromedp.SendKeys(chromedp.CSS("#amount"), "100.00"),
@@ -317,11 +324,7 @@ func TestBrowserWallet(t *testing.T) {
 	// runs the audit: clean.
 	admin := b.tab("admin")
 	b.run(admin, "the admin signs in",
-		chromedp.Navigate(e.BaseURL+"/login"),
-		chromedp.WaitVisible(chromedp.CSS("#email")),
-		chromedp.SendKeys(chromedp.CSS("#email"), adminEmail),
-		chromedp.SendKeys(chromedp.CSS("#password"), adminPassword),
-		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+		signIn(e.BaseURL, adminEmail, adminPassword),
 		chromedp.WaitVisible(chromedp.CSS(`form[action="/admin/banks"]`)),
 		chromedp.SendKeys(chromedp.CSS("#name"), "Second Bank"),
 		chromedp.SendKeys(chromedp.CSS("#email"), "second-"+randHex(4)+"@bank.example"),

@@ -288,13 +288,9 @@ func (s *Server) transferForm(c *fiber.Ctx) error {
 	if p.Kind != wallet.KindUser {
 		return fail(wallet.EForbidden)
 	}
-	to, amount, code := s.walletAndAmount(f)
+	to, amount, details, code := s.moneyFields(f, false)
 	if code != "" {
 		return fail(code)
-	}
-	details, err := ledger.CheckDetails(f.get("details"), false)
-	if err != nil {
-		return fail(wallet.ErrorCode(err))
 	}
 	return s.submitForm(c, p, f, "/", fail, ledger.Request{
 		Caller: p.User, Type: wallet.OpTransfer, ToWalletID: to, Amount: amount, Details: details,
@@ -302,18 +298,21 @@ func (s *Server) transferForm(c *fiber.Ctx) error {
 	})
 }
 
-// walletAndAmount reads a form's wallet_id and amount, or the error code
-// that refuses them.
-func (s *Server) walletAndAmount(f formFields) (string, wallet.Amount, string) {
+// moneyFields reads a form's wallet_id, amount and details (required
+// for a deposit), or the error code that refuses them.
+func (s *Server) moneyFields(f formFields, detailsRequired bool) (walletID string, amount wallet.Amount, details, code string) {
 	id, ok := wallet.CanonicalID(f.get("wallet_id"))
 	if !ok {
-		return "", 0, wallet.EWalletNotFound
+		return "", 0, "", wallet.EWalletNotFound
 	}
 	amount, err := s.cur.ParseAmount(f.get("amount"), s.cfg.MaxAmount)
 	if err != nil {
-		return "", 0, wallet.ErrorCode(err)
+		return "", 0, "", wallet.ErrorCode(err)
 	}
-	return id, amount, ""
+	if details, err = ledger.CheckDetails(f.get("details"), detailsRequired); err != nil {
+		return "", 0, "", wallet.ErrorCode(err)
+	}
+	return id, amount, details, ""
 }
 
 // formStart is the first step of every form post: the session, the form

@@ -59,13 +59,9 @@ func (s *Server) depositForm(c *fiber.Ctx) error {
 	if p.User.Role != wallet.RoleBank {
 		return fail(wallet.EForbidden)
 	}
-	to, amount, code := s.walletAndAmount(f)
+	to, amount, details, code := s.moneyFields(f, true)
 	if code != "" {
 		return fail(code)
-	}
-	details, err := ledger.CheckDetails(f.get("details"), true)
-	if err != nil {
-		return fail(wallet.ErrorCode(err))
 	}
 	return s.submitForm(c, p, f, "/", fail, ledger.Request{
 		Caller: p.User, Type: wallet.OpDeposit, ToWalletID: to, Amount: amount, Details: details,

@@ -64,13 +64,9 @@ func (s *Server) placeHoldForm(c *fiber.Ctx) error {
 	if p == nil {
 		return fail("")
 	}
-	to, amount, code := s.walletAndAmount(f)
+	to, amount, details, code := s.moneyFields(f, false)
 	if code != "" {
 		return fail(code)
-	}
-	details, err := ledger.CheckDetails(f.get("details"), false)
-	if err != nil {
-		return fail(wallet.ErrorCode(err))
 	}
 	exp := wallet.DefaultHoldExpiry
 	if h := f.get("expires_in_hours"); h != "" {
@@ -85,16 +81,26 @@ func (s *Server) placeHoldForm(c *fiber.Ctx) error {
 		RequestHash: ledger.HashRequest(string(wallet.OpHold), to, strconv.FormatInt(int64(amount), 10), details, exp.String())})
 }
 
-// captureHoldForm captures the amount given (the rest released, unless
-// "keep the rest" is ticked) or, with none, all that remains.
-func (s *Server) captureHoldForm(c *fiber.Ctx) error {
+// holdFormStart is formStart for a form about the hold in the path,
+// with its id.
+func (s *Server) holdFormStart(c *fiber.Ctx) (*principal, formFields, func(string) error, string) {
 	p, f, fail := s.formStart(c, holdsPage)
 	if p == nil {
-		return fail("")
+		return nil, nil, fail, ""
 	}
 	id, ok := wallet.CanonicalID(c.Params("id"))
 	if !ok {
-		return fail(wallet.EHoldNotFound)
+		return nil, nil, func(string) error { return fail(wallet.EHoldNotFound) }, ""
+	}
+	return p, f, fail, id
+}
+
+// captureHoldForm captures the amount given (the rest released, unless
+// "keep the rest" is ticked) or, with none, all that remains.
+func (s *Server) captureHoldForm(c *fiber.Ctx) error {
+	p, f, fail, id := s.holdFormStart(c)
+	if p == nil {
+		return fail("")
 	}
 	var amount wallet.Amount
 	if a := f.get("amount"); a != "" {
@@ -110,13 +116,9 @@ func (s *Server) captureHoldForm(c *fiber.Ctx) error {
 }
 
 func (s *Server) voidHoldForm(c *fiber.Ctx) error {
-	p, f, fail := s.formStart(c, holdsPage)
+	p, f, fail, id := s.holdFormStart(c)
 	if p == nil {
 		return fail("")
-	}
-	id, ok := wallet.CanonicalID(c.Params("id"))
-	if !ok {
-		return fail(wallet.EHoldNotFound)
 	}
 	return s.submitForm(c, p, f, holdsPage, fail, ledger.Request{Caller: p.User, Type: wallet.OpHoldVoid, HoldID: id,
 		RequestHash: ledger.HashRequest(string(wallet.OpHoldVoid), id)})

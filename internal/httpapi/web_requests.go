@@ -63,11 +63,11 @@ func (s *Server) createRequestForm(c *fiber.Ctx) error {
 	if p == nil {
 		return fail("")
 	}
-	payer, amount, code := s.walletAndAmount(f)
+	payer, amount, details, code := s.moneyFields(f, false)
 	if code != "" {
 		return fail(code)
 	}
-	if _, err := s.svc.CreatePaymentRequest(c.UserContext(), p.User, payer, amount, f.get("details"), wallet.DefaultHoldExpiry); err != nil {
+	if _, err := s.svc.CreatePaymentRequest(c.UserContext(), p.User, payer, amount, details, wallet.DefaultHoldExpiry); err != nil {
 		return fail(wallet.ErrorCode(err))
 	}
 	return c.Redirect(requestsPage, fiber.StatusSeeOther)
