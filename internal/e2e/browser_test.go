@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,7 +220,7 @@ func TestBrowserWallet(t *testing.T) {
 	b.run(alice, "the login page", chromedp.Navigate(e.BaseURL+"/login"), chromedp.WaitVisible(chromedp.CSS("#email")))
 	b.checkAccessibility(alice, "/login")
 
-	aliceWallet, aliceEmail := b.signUp(alice, e.BaseURL, "Alice")
+	aliceWallet, _ := b.signUp(alice, e.BaseURL, "Alice")
 	bobWallet, _ := b.signUp(bob, e.BaseURL, "Bob")
 	if aliceWallet == "" || bobWallet == "" || aliceWallet == bobWallet {
 		t.Fatalf("wallet ids on the pages: %q %q", aliceWallet, bobWallet)
@@ -298,16 +297,19 @@ func TestBrowserWallet(t *testing.T) {
 	b.run(alice, "her holds page shows it captured", textContains("#holds-placed", "captured"))
 	b.run(alice, "the rest is hers again", chromedp.Navigate(e.BaseURL+"/"), textContains("#balance", "66.00"))
 
-	// Alice withdraws 30.00 through the bank (the API: the page for it is
-	// not built yet); the bank's console shows it, marks it processing and
-	// completes it; Alice's page shows the money gone.
-	ac := e.Client(Basic(aliceEmail, browserPassword))
-	r := ac.Must(t, "GET", "/api/banks", nil, nil)
-	Expect(t, r, http.StatusOK)
-	bankID := r.Body["banks"].([]any)[0].(map[string]any)["bank_id"].(string)
-	r = ac.Must(t, "POST", "/api/withdrawals", map[string]any{"bank_id": bankID, "amount": "30.00", "details": "IBAN DE89 3704"}, H{"Prefer": "wait=10"})
-	Expect(t, r, http.StatusOK)
-	wID := r.Str("withdrawal_id")
+	// Alice withdraws 30.00 through the bank on her withdrawals page;
+	// the bank's console shows it, marks it processing and completes it;
+	// her pages show it completed and the money gone.
+	b.run(alice, "alice withdraws",
+		chromedp.Navigate(e.BaseURL+"/withdrawals"),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/withdrawals"]`)),
+		chromedp.SendKeys(chromedp.CSS("#amount"), "30.00"),
+		chromedp.SendKeys(chromedp.CSS("#details"), "IBAN DE89 3704"),
+		chromedp.Click(chromedp.CSS(`form[action="/withdrawals"] button[type="submit"]`)),
+	)
+	b.run(alice, "pending", textContains("#withdrawals", "pending"))
+	b.checkAccessibility(alice, "/withdrawals")
+	wID := value(b, alice, "the withdrawal's id", chromedp.Evaluate[string](`document.querySelector('#withdrawals tr[id^="w-"]').id.slice(2)`))
 	b.run(bank, "the withdrawal reaches the console", textContains("#withdrawals", "IBAN DE89 3704"))
 	b.checkAccessibility(bank, "/ (the bank console)")
 	b.run(bank, "mark it processing",
@@ -318,7 +320,10 @@ func TestBrowserWallet(t *testing.T) {
 	)
 	b.run(bank, "completed", textContains("#w-"+wID, "completed (SEPA-77)"))
 	b.screenshot(bank, "bank-console")
-	b.run(alice, "the payout appears live", textContains("#balance", "36.00"), textContains("#operations", "withdrawal_complete"))
+	b.run(alice, "her withdrawals page shows it completed", textContains("#w-"+wID, "completed (SEPA-77)"))
+	b.screenshot(alice, "withdrawals")
+	b.run(alice, "the money is gone", chromedp.Navigate(e.BaseURL+"/"), textContains("#balance", "36.00"),
+		textContains("#operations", "withdrawal_complete"))
 
 	// The admin adds a payment system, sees it listed, disables it, and
 	// runs the audit: clean.
@@ -345,7 +350,7 @@ func TestBrowserWallet(t *testing.T) {
 	b.checkAccessibility(alice, "/docs")
 
 	// The page's script, and what the server renders without it.
-	r = e.Client(nil).Must(t, "GET", "/static/wallet.js", nil, nil)
+	r := e.Client(nil).Must(t, "GET", "/static/wallet.js", nil, nil)
 	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/javascript") {
 		t.Errorf("the page's script: %s", r)
 	}

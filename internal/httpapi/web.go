@@ -58,6 +58,8 @@ type pageData struct {
 	Incoming, Outgoing []requestRow
 	// Holds page: placed by me, placed for me.
 	HoldsPlaced, HoldsForMe []holdRow
+	// Withdrawals page: the banks to withdraw through.
+	BankChoices []bankChoice
 	// Admin console and audit.
 	Admin      bool
 	Banks      []bankRow
@@ -88,6 +90,7 @@ func (s *Server) routesWeb() {
 	s.routesRequestsPage()
 	s.routesHoldsPage()
 	s.routesAdminConsole()
+	s.routesWithdrawalsPage()
 	s.app.Get("/static/wallet.js", s.walletScript)
 }
 

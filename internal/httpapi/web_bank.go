@@ -23,8 +23,8 @@ func (s *Server) routesBankConsole() {
 
 // withdrawalRow is a withdrawal in the console's list.
 type withdrawalRow struct {
-	ID, When, Status, Amount, WalletID, Details, Reference string
-	Pending, Processing                                    bool
+	ID, When, Status, Amount, WalletID, Bank, Details, Reference string
+	Pending, Processing                                          bool
 }
 
 func (s *Server) bankConsole(c *fiber.Ctx, p *principal, d pageData) error {
