@@ -359,4 +359,18 @@ func TestBrowserWallet(t *testing.T) {
 	if !strings.Contains(bal, "34.00") {
 		t.Errorf("bob's balance after a reload: %q", bal)
 	}
+
+	// Bob's notifications: the badge counts what he has not read; the
+	// feed lists his events; marking all read clears the count.
+	b.run(bob, "the unread badge", textContains("#badge", "unread"))
+	b.run(bob, "bob's notifications",
+		chromedp.Navigate(e.BaseURL+"/notifications"),
+		textContains("#notes", "hold.captured"),
+		textContains("#notes", "payment_request.paid"),
+		textContains("#unread", "unread"),
+	)
+	b.checkAccessibility(bob, "/notifications")
+	b.screenshot(bob, "notifications")
+	b.run(bob, "mark all read", chromedp.Click(chromedp.CSS(`form[action="/notifications/read"] button`)),
+		textContains("#unread", "All read"))
 }

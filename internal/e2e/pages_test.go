@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -8,7 +9,7 @@ import (
 )
 
 // TestPageFormsRefuseForgeries: every form of the pages (requests, holds,
-// withdrawals, the bank and admin consoles) refuses a post without the
+// withdrawals, notifications, the bank and admin consoles) refuses a post without the
 // session's CSRF token, and one from another site, and changes nothing;
 // one without a session goes to the login page.
 func TestPageFormsRefuseForgeries(t *testing.T) {
@@ -34,6 +35,7 @@ func TestPageFormsRefuseForgeries(t *testing.T) {
 		{web, "/holds/" + id + "/void", url.Values{}},
 		{web, "/withdrawals", url.Values{"bank_id": {id}, "amount": {"1.00"}, "details": {"IBAN"}}},
 		{web, "/withdrawals/" + id + "/cancel", url.Values{}},
+		{web, "/notifications/read", url.Values{}},
 		{bank, "/bank/deposit", url.Values{"wallet_id": {alice.WalletID}, "amount": {"1.00"}, "details": {"x"}}},
 		{bank, "/bank/withdrawals/" + id + "/processing", url.Values{}},
 		{bank, "/bank/withdrawals/" + id + "/complete", url.Values{}},
@@ -58,7 +60,12 @@ func TestPageFormsRefuseForgeries(t *testing.T) {
 			t.Errorf("%s without a session: %s Location=%q", f.path, r, r.Header.Get("Location"))
 		}
 	}
-	// Nothing changed: Alice's balance and operations, the banks.
+	// Nothing changed: Alice's balance and operations, her unread
+	// notification, the banks.
+	if r := e.Client(Basic(alice.Email, alice.Password)).Must(t, "GET", "/api/notifications?unread=true", nil, nil); r.Body["unread_count"] == nil ||
+		r.Body["unread_count"].(json.Number).String() != "1" {
+		t.Errorf("alice's unread after the forgeries: %s", r)
+	}
 	r := e.Client(Basic(alice.Email, alice.Password)).Must(t, "GET", "/api/wallet", nil, nil)
 	if r.Str("balance") != "50.00" || len(r.Body["operations"].([]any)) != 1 {
 		t.Errorf("alice's wallet after the forgeries: %s", r)

@@ -58,6 +58,9 @@ type pageData struct {
 	Incoming, Outgoing []requestRow
 	// Holds page: placed by me, placed for me.
 	HoldsPlaced, HoldsForMe []holdRow
+	// Unread is the user's unread notification count; Notes the feed.
+	Unread int
+	Notes  []noteRow
 	// Withdrawals page: the banks to withdraw through.
 	BankChoices []bankChoice
 	// Admin console and audit.
@@ -91,6 +94,7 @@ func (s *Server) routesWeb() {
 	s.routesHoldsPage()
 	s.routesAdminConsole()
 	s.routesWithdrawalsPage()
+	s.routesNotificationsPage()
 	s.app.Get("/static/wallet.js", s.walletScript)
 }
 
@@ -172,6 +176,7 @@ func (s *Server) home(c *fiber.Ctx) error {
 	case wallet.RoleAdmin:
 		return s.adminConsole(c, p, d)
 	}
+	d.Unread = s.unread(c, p.User.ID)
 	if p.WalletID != "" {
 		w, err := s.store.WalletByID(c.UserContext(), p.WalletID)
 		if err != nil {

@@ -1,0 +1,90 @@
+package httpapi
+
+import (
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/walletd/wallet/internal/wallet"
+)
+
+// The notifications page: the signed-in user's feed, newest first, with
+// what is unread marked, and a form to mark it all read. The wallet page
+// shows the unread count beside its link, updated live.
+
+func (s *Server) routesNotificationsPage() {
+	s.app.Get("/notifications", pageHeaders, s.notificationsPage)
+	s.app.Post("/notifications/read", pageHeaders, s.checkOrigin, s.markReadForm)
+}
+
+// noteRow is a notification in the page's list.
+type noteRow struct {
+	ID, When, Type, What string
+	Unread               bool
+}
+
+const notificationsPage = "/notifications"
+
+// unread is the user's unread count, 0 without notifications.
+func (s *Server) unread(c *fiber.Ctx, userID string) int {
+	if s.notes == nil {
+		return 0
+	}
+	_, n, err := s.notes.Feed(c.UserContext(), userID, "", true, 1)
+	if err != nil {
+		return 0 // the page still works; the count comes back with the next update
+	}
+	return n
+}
+
+func (s *Server) notificationsPage(c *fiber.Ctx) error {
+	p := s.webSession(c)
+	if p == nil {
+		return c.Redirect("/login", fiber.StatusSeeOther)
+	}
+	d := pageData{Title: "Notifications", SignedIn: true, CSRF: p.CSRF, Name: p.User.Name, Currency: s.cur.Code,
+		WalletID: p.WalletID, EventTypes: strings.Join(wallet.EventTypes, " ")}
+	flash(c, &d)
+	if s.notes != nil {
+		ns, count, err := s.notes.Feed(c.UserContext(), p.User.ID, "", false, 50)
+		if err != nil {
+			return s.renderError(c, "notifications.html", d, err)
+		}
+		d.Unread = count
+		for _, n := range ns {
+			d.Notes = append(d.Notes, noteRow{ID: n.ID, When: n.CreatedAt.UTC().Format(time.DateTime), Type: n.Type,
+				What: s.noteSummary(n), Unread: !n.Read})
+		}
+	}
+	return s.render(c, fiber.StatusOK, "notifications.html", d)
+}
+
+// noteSummary says in a few words what a notification is about.
+func (s *Server) noteSummary(n wallet.Notification) string {
+	switch {
+	case n.Operation != nil:
+		return string(n.Operation.Type) + " of " + s.cur.Format(n.Operation.Amount) + " " + s.cur.Code + ", " + string(n.Operation.Status)
+	case n.Hold != nil:
+		return "hold of " + s.cur.Format(n.Hold.Amount) + " " + s.cur.Code + ", " + string(n.Hold.Status)
+	case n.PaymentRequest != nil:
+		return "request for " + s.cur.Format(n.PaymentRequest.Amount) + " " + s.cur.Code + ", " + string(n.PaymentRequest.Status)
+	case n.Withdrawal != nil:
+		return "withdrawal of " + s.cur.Format(n.Withdrawal.Amount) + " " + s.cur.Code + ", " + string(n.Withdrawal.Status)
+	}
+	return ""
+}
+
+func (s *Server) markReadForm(c *fiber.Ctx) error {
+	p, _, fail := s.formStart(c, notificationsPage)
+	if p == nil {
+		return fail("")
+	}
+	if s.notes == nil {
+		return fail(wallet.EInvalidRequest)
+	}
+	if err := s.notes.MarkRead(c.UserContext(), p.User.ID, nil, true); err != nil {
+		return fail(wallet.ErrorCode(err))
+	}
+	return c.Redirect(notificationsPage, fiber.StatusSeeOther)
+}
