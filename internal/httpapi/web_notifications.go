@@ -31,7 +31,7 @@ func (s *Server) unread(c *fiber.Ctx, userID string) int {
 	if s.notes == nil {
 		return 0
 	}
-	_, n, err := s.notes.Feed(c.UserContext(), userID, "", true, 1)
+	n, err := s.notes.Store.UnreadCount(c.UserContext(), userID)
 	if err != nil {
 		return 0 // the page still works; the count comes back with the next update
 	}

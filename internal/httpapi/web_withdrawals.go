@@ -38,16 +38,14 @@ func (s *Server) withdrawalsPage(c *fiber.Ctx) error {
 	if err != nil {
 		return s.renderError(c, "withdrawals.html", d, err)
 	}
+	names := map[string]string{}
 	for _, b := range banks {
 		d.BankChoices = append(d.BankChoices, bankChoice{ID: b.ID, Name: b.Name})
+		names[b.ID] = b.Name
 	}
 	ws, err := s.svc.Withdrawals(c.UserContext(), p.User, wallet.WithdrawalFilter{Limit: 20})
 	if err != nil {
 		return s.renderError(c, "withdrawals.html", d, err)
-	}
-	names := map[string]string{}
-	for _, b := range banks {
-		names[b.ID] = b.Name
 	}
 	for _, w := range ws {
 		d.Withdrawals = append(d.Withdrawals, withdrawalRow{

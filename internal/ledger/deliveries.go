@@ -185,8 +185,10 @@ func (d *Deliverer) Deliver(ctx context.Context, ids []string) error {
 	if err != nil || len(work) == 0 {
 		return err
 	}
-	later := now.Add(busyRetry)
+	// A delivery put off is due busyRetry from when it was put off (the
+	// batch's sending time may be over by then).
 	putOff := func(w wallet.DeliveryWork) wallet.Attempt {
+		later := d.now().Add(busyRetry)
 		return wallet.Attempt{DeliveryID: w.Delivery.ID, N: w.Delivery.Attempts, Status: wallet.DeliveryPending, NextAttemptAt: &later}
 	}
 	var decided []wallet.Attempt
