@@ -381,7 +381,7 @@ func TestOAuthAuthorize(t *testing.T) {
 	Expect(t, browser.Must(t, "POST", "/api/login", map[string]any{"email": alice.Email, "password": alice.Password}, nil), 200)
 	page := get(browser, good)
 	csrf := between(string(page.Raw), `name="csrf_token" value="`, `"`)
-	if page.Status != 200 || csrf == "" || !strings.Contains(string(page.Raw), "Signed in as") {
+	if page.Status != 200 || csrf == "" || !strings.Contains(string(page.Raw), "You are signed in as") {
 		t.Fatalf("signed-in consent page: %s", page)
 	}
 	r = form(t, browser, "/oauth/authorize", set("action", "allow"), "")

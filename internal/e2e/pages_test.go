@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,7 +10,7 @@ import (
 )
 
 // TestPageFormsRefuseForgeries: every form of the pages (requests, holds,
-// withdrawals, notifications, the bank and admin consoles) refuses a post without the
+// withdrawals, notifications, webhooks, the bank and admin consoles) refuses a post without the
 // session's CSRF token, and one from another site, and changes nothing;
 // one without a session goes to the login page.
 func TestPageFormsRefuseForgeries(t *testing.T) {
@@ -42,6 +43,10 @@ func TestPageFormsRefuseForgeries(t *testing.T) {
 		{bank, "/bank/withdrawals/" + id + "/fail", url.Values{"reason": {"x"}}},
 		{admin, "/admin/banks", url.Values{"name": {"Forged"}, "email": {"forged-" + randHex(3) + "@bank.example"}, "password": {"forged password"}}},
 		{admin, "/admin/banks/" + id + "/disable", url.Values{}},
+		{web, "/webhooks", url.Values{"url": {"https://hooks.example/forged"}}},
+		{web, "/webhooks/" + id + "/delete", url.Values{}},
+		{web, "/webhooks/" + id + "/deliveries/" + id + "/retry", url.Values{}},
+		{admin, "/admin/oauth/clients", url.Values{"name": {"Forged"}, "type": {"public"}, "redirect_uris": {"https://app.example/cb"}}},
 	}
 	for _, f := range forms {
 		if err := formRefusedCSRF(postForm(t, f.c, f.path, f.form, H{"Origin": e.BaseURL})); err != nil {
@@ -73,5 +78,170 @@ func TestPageFormsRefuseForgeries(t *testing.T) {
 	r = e.Client(Basic(adminEmail, adminPassword)).Must(t, "GET", "/api/admin/banks", nil, nil)
 	if strings.Contains(string(r.Raw), "Forged") {
 		t.Errorf("a forged form made a bank: %s", r)
+	}
+	r = e.Client(Basic(adminEmail, adminPassword)).Must(t, "GET", "/api/admin/oauth/clients", nil, nil)
+	if strings.Contains(string(r.Raw), "Forged") {
+		t.Errorf("a forged form made an OAuth client: %s", r)
+	}
+	if r := e.Client(Basic(alice.Email, alice.Password)).Must(t, "GET", "/api/webhooks", nil, nil); strings.Contains(string(r.Raw), "forged") {
+		t.Errorf("a forged form made a webhook: %s", r)
+	}
+}
+
+// TestPageFormErrors: a form post that fails shows the page again with
+// the error's status, the contract's message beside the field it
+// concerns (marked aria-invalid and linked to it), or at the top of the
+// page when it concerns none, and what was typed (never a password),
+// escaped; nothing changes. A secret made by a form is shown once.
+func TestPageFormErrors(t *testing.T) {
+	t.Parallel()
+	e := StartEnv(t, 1)
+	alice, bob := e.signup(t, "Alice"), e.signup(t, "Bob")
+	e.deposit(t, alice.WalletID, "50.00")
+	web, _ := loginCookie(t, e, alice)
+	csrf := pageCSRF(t, web)
+	admin, _ := loginCookie(t, e, user{Email: adminEmail, Password: adminPassword})
+	adminCSRF := pageCSRF(t, admin)
+	same := H{"Origin": e.BaseURL}
+	nobody := "01a23119-0000-7000-8000-00000000beef"
+	hostile := `"><b>typed</b>`
+
+	cases := []struct {
+		name   string
+		c      *Client
+		path   string
+		form   url.Values
+		status int
+		// at is the id of the message's element: form-field-error, or ""
+		// for a message at the top of the page (then want is in it).
+		at, want string
+		echoed   []string
+	}{
+		{"an amount with too many decimals", web, "/transfer",
+			url.Values{"wallet_id": {bob.WalletID}, "amount": {"1.234"}, "details": {hostile}},
+			400, "transfer-amount-error", "amount", []string{bob.WalletID, `&#34;&gt;&lt;b&gt;typed&lt;/b&gt;`}},
+		{"more than she has", web, "/transfer", url.Values{"wallet_id": {bob.WalletID}, "amount": {"60.00"}},
+			422, "transfer-amount-error", "insufficient funds", []string{`value="60.00"`}},
+		{"a wallet that does not exist", web, "/transfer", url.Values{"wallet_id": {nobody}, "amount": {"1.00"}},
+			404, "transfer-wallet_id-error", "wallet not found", []string{nobody}},
+		{"a hold that never expires", web, "/holds",
+			url.Values{"wallet_id": {bob.WalletID}, "amount": {"1.00"}, "expires_in_hours": {"0"}},
+			400, "hold-expires_in_hours-error", "hours", []string{`value="0"`}},
+		{"a withdrawal through no bank", web, "/withdrawals", url.Values{"bank_id": {nobody}, "amount": {"1.00"}, "details": {"IBAN"}},
+			404, "withdraw-bank_id-error", "not found", nil},
+		{"a request of herself", web, "/requests", url.Values{"wallet_id": {alice.WalletID}, "amount": {"1.00"}},
+			422, "request-wallet_id-error", "", nil},
+		{"a webhook to a private address", web, "/webhooks", url.Values{"url": {"http://127.0.0.1:9/hook"}},
+			400, "webhook-url-error", "", []string{"http://127.0.0.1:9/hook"}},
+		{"a capture of no hold", web, "/holds/" + nobody + "/capture", url.Values{"amount": {"1.00"}},
+			404, "", "hold not found", nil},
+		{"a client with a bad redirect", admin, "/admin/oauth/clients",
+			url.Values{"name": {"App"}, "type": {"confidential"}, "redirect_uris": {"ftp://app.example/cb"}},
+			400, "client-redirect_uris-error", "", []string{"ftp://app.example/cb"}},
+	}
+	for _, tc := range cases {
+		token := csrf
+		if tc.c == admin {
+			token = adminCSRF
+		}
+		tc.form.Set("csrf_token", token)
+		r := postForm(t, tc.c, tc.path, tc.form, same)
+		page := string(r.Raw)
+		if r.Status != tc.status || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("%s: %s, want %d and the page again", tc.name, r, tc.status)
+			continue
+		}
+		if tc.at != "" {
+			msg := between(page, `id="`+tc.at+`" role="alert">`, "</p>")
+			if msg == "" || !strings.Contains(msg, tc.want) {
+				t.Errorf("%s: no message %q beside the field (%s): %.3000s", tc.name, tc.want, tc.at, page)
+			}
+			if !strings.Contains(page, `aria-invalid="true" aria-describedby="`+tc.at+`"`) {
+				t.Errorf("%s: the field is not marked invalid and linked to %s", tc.name, tc.at)
+			}
+		} else if msg := between(page, `<p class="error" role="alert">`, "</p>"); !strings.Contains(msg, tc.want) {
+			t.Errorf("%s: the message at the top is %q, want %q", tc.name, msg, tc.want)
+		}
+		for _, v := range tc.echoed {
+			if !strings.Contains(page, v) {
+				t.Errorf("%s: what was typed (%s) is not on the page again", tc.name, v)
+			}
+		}
+		if strings.Contains(page, "<b>typed</b>") {
+			t.Errorf("%s: what was typed is on the page unescaped", tc.name)
+		}
+	}
+
+	// Sign-up and log-in: the password is never sent back.
+	r := postForm(t, e.Client(nil), "/signup", url.Values{"name": {"Carol"}, "email": {"carol-" + randHex(3) + "@example.com"},
+		"password": {"short"}}, same)
+	if page := string(r.Raw); r.Status != 400 || !strings.Contains(page, `id="signup-password-error"`) ||
+		!strings.Contains(page, `value="Carol"`) || strings.Contains(page, `value="short"`) {
+		t.Errorf("a weak password: %s %.2000s", r, page)
+	}
+	r = postForm(t, e.Client(nil), "/login", url.Values{"email": {alice.Email}, "password": {"wrong password"}}, same)
+	if page := string(r.Raw); r.Status != 401 || !strings.Contains(between(page, `<p class="error" role="alert">`, "</p>"), "incorrect") ||
+		!strings.Contains(page, alice.Email) || strings.Contains(page, "wrong password") {
+		t.Errorf("a wrong password: %s %.2000s", r, page)
+	}
+
+	// Nothing changed.
+	api := e.Client(Basic(alice.Email, alice.Password))
+	if r := api.Must(t, "GET", "/api/wallet", nil, nil); r.Str("balance") != "50.00" || len(r.Body["operations"].([]any)) != 1 {
+		t.Errorf("alice's wallet after the refused forms: %s", r)
+	}
+	if r := api.Must(t, "GET", "/api/webhooks", nil, nil); len(r.Body["webhooks"].([]any)) != 0 {
+		t.Errorf("a refused form made a webhook: %s", r)
+	}
+
+	// A webhook's secret is on the page that made it, and on no other.
+	r = postForm(t, web, "/webhooks", url.Values{"csrf_token": {csrf}, "url": {"https://hooks.example/w"},
+		"event:operation.completed": {"1"}}, same)
+	secret := between(string(r.Raw), `<div class="secret" id="secret"><p>Signing secret:</p><p><code>`, "</code>")
+	if r.Status != 201 || !strings.HasPrefix(secret, "whsec_") {
+		t.Fatalf("a webhook added on the page: %s %.2000s", r, r.Raw)
+	}
+	hooks := api.Must(t, "GET", "/api/webhooks", nil, nil).Body["webhooks"].([]any)
+	if len(hooks) != 1 || fmt.Sprint(hooks[0].(map[string]any)["events"]) != "[operation.completed]" {
+		t.Errorf("the webhook made on the page: %v", hooks)
+	}
+	if list := mustRaw(t, web, rawReq{method: "GET", path: "/webhooks", noRedirect: true}); list.Status != 200 ||
+		strings.Contains(string(list.Raw), secret) || !strings.Contains(string(list.Raw), "https://hooks.example/w") {
+		t.Errorf("the webhooks page after: %s (the secret must not be on it)", list)
+	}
+}
+
+// TestWalletPage: the wallet page shows the balance, what is held and
+// what is available, and pages through the operations, twenty at a time.
+func TestWalletPage(t *testing.T) {
+	t.Parallel()
+	e := StartEnv(t, 1)
+	alice, bob := e.signup(t, "Alice"), e.signup(t, "Bob")
+	for range 22 {
+		e.deposit(t, alice.WalletID, "1.00")
+	}
+	api := e.Client(Basic(alice.Email, alice.Password))
+	r := api.Must(t, "POST", "/api/holds", map[string]any{"wallet_id": bob.WalletID, "amount": "2.50"}, H{"Prefer": "wait=10"})
+	Expect(t, r, http.StatusOK)
+	web, _ := loginCookie(t, e, alice)
+
+	page := string(mustRaw(t, web, rawReq{method: "GET", path: "/", noRedirect: true}).Raw)
+	rows := strings.Count(between(page, `<div id="operations" data-live>`, "</div>"), "<tr><td>")
+	if !strings.Contains(page, `id="balance">22.00 `) || !strings.Contains(page, `id="held">2.50 `) ||
+		!strings.Contains(page, `id="available">19.50 `) {
+		t.Errorf("the wallet's figures on the page: %.400s", between(page, `<div id="summary"`, "</div>"))
+	}
+	older := between(page, `<a id="older" href="`, `"`)
+	if rows != 20 || older == "" {
+		t.Fatalf("the first page: %d operations, older link %q", rows, older)
+	}
+	next := mustRaw(t, web, rawReq{method: "GET", path: strings.ReplaceAll(older, "&amp;", "&"), noRedirect: true})
+	rest := string(next.Raw)
+	if n := strings.Count(between(rest, `<div id="operations" data-live>`, "</div>"), "<tr><td>"); next.Status != 200 || n != 3 ||
+		strings.Contains(rest, `id="older"`) || !strings.Contains(rest, `<a href="/">Newest operations</a>`) {
+		t.Errorf("the second page: %s with %d operations", next, n)
+	}
+	if bad := mustRaw(t, web, rawReq{method: "GET", path: "/?cursor=nonsense", noRedirect: true}); bad.Status != 400 {
+		t.Errorf("a bad cursor: %s", bad)
 	}
 }

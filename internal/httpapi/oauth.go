@@ -71,7 +71,7 @@ func (s *Server) jwks(c *fiber.Ctx) error {
 // posts it back.
 type consentData struct {
 	ClientID, ClientName, RedirectURI, Scope, State, Challenge string
-	Scopes                                                     []string
+	Scopes                                                     []scopeLine
 	redirectOrigin                                             string
 }
 
@@ -161,19 +161,39 @@ func (s *Server) authorizePage(c *fiber.Ctx) error {
 	if done {
 		return err
 	}
-	return s.renderConsent(c, d, scope, "", "", fiber.StatusOK)
+	return s.renderConsent(c, d, scope, nil, nil)
 }
 
-func (s *Server) renderConsent(c *fiber.Ctx, d consentData, scope wallet.Scopes, email, problem string, status int) error {
-	page := pageData{Title: "Allow access", OAuth: &d, Email: email, Error: problem}
-	d.Scopes = strings.Fields(scope.String())
+// scopeLine is a scope as the consent page words it.
+type scopeLine struct{ Name, What string }
+
+var scopeWords = map[string]string{
+	"wallet:read":     "see your balance, operations, holds, payment requests and withdrawals",
+	"wallet:transfer": "send money, place and capture holds, answer payment requests and withdraw",
+	"bank:deposit":    "deposit into wallets and handle the withdrawals addressed to you",
+	"admin":           "manage payment systems and OAuth clients, and run the audit",
+}
+
+// consentFields are the consent form's login fields.
+var consentFields = []string{"email", "password"}
+
+// renderConsent shows the consent page; after a failed post (f and err
+// set) with the error beside its field and the status of the error.
+func (s *Server) renderConsent(c *fiber.Ctx, d consentData, scope wallet.Scopes, f formFields, err error) error {
+	page := pageData{Title: "Allow access", OAuth: &d}
+	for _, name := range strings.Fields(scope.String()) {
+		d.Scopes = append(d.Scopes, scopeLine{Name: name, What: scopeWords[name]})
+	}
 	if len(d.Scopes) == 0 {
-		d.Scopes = []string{"everything your account may do"}
+		d.Scopes = []scopeLine{{What: "everything your account may do"}}
 	}
 	if p := s.webSession(c); p != nil {
 		page.SignedIn, page.CSRF, page.Name = true, p.CSRF, p.User.Name
 	}
-	return s.render(c, status, "oauth_authorize.html", page)
+	if err != nil {
+		return s.renderFailed(c, "oauth_authorize.html", page, "consent", consentFields, f, err)
+	}
+	return s.render(c, fiber.StatusOK, "oauth_authorize.html", page)
 }
 
 // authorizeForm is the consent: allow (signing in first if need be) or
@@ -194,20 +214,13 @@ func (s *Server) authorizeForm(c *fiber.Ctx) error {
 	var user wallet.User
 	if p := s.webSession(c); p != nil {
 		if !formCSRF(f, p) {
-			return s.renderConsent(c, d, scope, "", "The form has expired; try again.", fiber.StatusForbidden)
+			return s.renderConsent(c, d, scope, f, wallet.Errorf(eCSRF, "the form has expired; try again"))
 		}
 		user = p.User
 	} else {
-		email := f.get("email")
-		u, err := s.checkPassword(c, email, f.get("password"))
+		u, err := s.checkPassword(c, f.get("email"), f.get("password"))
 		if err != nil {
-			code, msg := publicError(err)
-			status := statusOf[code]
-			if status == 0 {
-				status = fiber.StatusInternalServerError
-			}
-			setRetryAfter(c, code, err)
-			return s.renderConsent(c, d, scope, email, msg, status)
+			return s.renderConsent(c, d, scope, f, err)
 		}
 		if _, err := s.startSession(c, u.ID); err != nil {
 			return s.writeError(c, err)

@@ -1,15 +1,9 @@
 package httpapi
 
 import (
-	"context"
-	"crypto/rand"
-	"crypto/subtle"
 	"embed"
-	"encoding/hex"
 	"html/template"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -32,7 +26,7 @@ func (s *Server) walletScript(c *fiber.Ctx) error {
 	return c.Send(walletJS)
 }
 
-var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+var pages = template.Must(template.New("").Funcs(formFuncs).ParseFS(templateFS, "templates/*.html"))
 
 // page is the data every template gets.
 type pageData struct {
@@ -41,13 +35,20 @@ type pageData struct {
 	CSRF     string
 	Error    string
 	Notice   string
-	// Form values echoed back, never the password.
-	Name, Email string
+	// Path is the page's own path (its live updates fetch it again);
+	// Role the signed-in user's, for the navigation.
+	Path, Role string
+	// Failed is the form post that failed, shown again.
+	Failed *formFailure
+	// Name is the signed-in user's.
+	Name string
 	// Home page. FormKey is the transfer form's idempotency key: one per
 	// rendered form, so a double submit makes one transfer.
-	WalletID, Balance, Available, Currency string
-	CanTransfer                            bool
-	FormKey                                string
+	WalletID, Balance, Held, Available, Currency string
+	// Older says the operations shown are not the newest.
+	Older       bool
+	CanTransfer bool
+	FormKey     string
 	// EventTypes are the live updates the page follows (space-separated).
 	EventTypes string
 	// Bank console: Bank marks it, Withdrawals are those addressed to
@@ -63,6 +64,16 @@ type pageData struct {
 	Notes  []noteRow
 	// Withdrawals page: the banks to withdraw through.
 	BankChoices []bankChoice
+	// Webhooks page: the endpoints, the event types to choose from, a new
+	// endpoint's secret (shown once); an endpoint's delivery log.
+	Webhooks     []webhookRow
+	EventChoices []string
+	Secret       string
+	Webhook      *webhookRow
+	Deliveries   []deliveryRow
+	NextCursor   string
+	// OAuth clients (admin console).
+	Clients []clientRow
 	// Admin console and audit.
 	Admin      bool
 	Banks      []bankRow
@@ -81,7 +92,7 @@ type opRow struct {
 }
 
 func (s *Server) routesWeb() {
-	s.app.Get("/", pageHeaders, s.home)
+	s.app.Get("/", pageHeaders, s.showPage(homePage))
 	s.app.Get("/login", pageHeaders, s.loginPage)
 	s.app.Post("/login", pageHeaders, s.checkOrigin, s.loginForm)
 	s.app.Get("/signup", pageHeaders, s.signupPage)
@@ -95,6 +106,8 @@ func (s *Server) routesWeb() {
 	s.routesAdminConsole()
 	s.routesWithdrawalsPage()
 	s.routesNotificationsPage()
+	s.routesWebhooksPage()
+	s.routesOAuthClientsPage()
 	s.app.Get("/static/wallet.js", s.walletScript)
 }
 
@@ -150,61 +163,57 @@ func (s *Server) webSession(c *fiber.Ctx) *principal {
 	return p
 }
 
-// formCSRF checks the form's token against the session's.
-func formCSRF(f formFields, p *principal) bool {
-	return p.CSRF != "" && subtle.ConstantTimeCompare([]byte(f.get("csrf_token")), []byte(p.CSRF)) == 1
-}
+// homePage is the wallet for a user, the console for a bank or an admin.
+var homePage = webPage{path: "/", fill: (*Server).fillHome}
 
-// newFormKey returns a fresh idempotency key for a rendered form.
-func newFormKey() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func (s *Server) home(c *fiber.Ctx) error {
-	p := s.webSession(c)
-	if p == nil {
-		return c.Redirect("/login", fiber.StatusSeeOther)
-	}
-	d := pageData{Title: "Your wallet", SignedIn: true, CSRF: p.CSRF, Name: p.User.Name, Currency: s.cur.Code,
-		EventTypes: strings.Join(wallet.EventTypes, " ")}
-	flash(c, &d)
+func (s *Server) fillHome(c *fiber.Ctx, p *principal, d *pageData) (string, error) {
 	switch p.User.Role {
 	case wallet.RoleBank:
-		return s.bankConsole(c, p, d)
+		return s.fillBankConsole(c, p, d)
 	case wallet.RoleAdmin:
-		return s.adminConsole(c, p, d)
+		return s.fillAdminConsole(c, p, d)
 	}
-	d.Unread = s.unread(c, p.User.ID)
-	if p.WalletID != "" {
-		w, err := s.store.WalletByID(c.UserContext(), p.WalletID)
-		if err != nil {
-			return s.writeError(c, err)
-		}
-		ops, err := s.store.WalletOperations(c.UserContext(), p.WalletID, "", 20)
-		if err != nil {
-			return s.writeError(c, err)
-		}
-		d.WalletID, d.Balance, d.Available = w.ID, s.cur.Format(w.Balance), s.cur.Format(w.Available)
-		d.CanTransfer = w.Kind == wallet.KindUser
-		d.FormKey = newFormKey()
-		for _, op := range ops {
-			row := opRow{When: op.CreatedAt.UTC().Format(time.DateTime), Type: string(op.Type),
-				Status: string(op.Status), Amount: s.cur.Format(op.Amount), Details: op.Details}
-			if op.FromWalletID == p.WalletID {
-				row.Amount = "-" + row.Amount
-			}
-			if op.FailureCode != "" {
-				row.Status += " (" + op.FailureCode + ")"
-			}
-			if op.BalanceAfter != nil {
-				row.BalanceAfter = s.cur.Format(*op.BalanceAfter)
-			}
-			d.Operations = append(d.Operations, row)
-		}
+	d.Title = "Your wallet"
+	if p.WalletID == "" {
+		return "home.html", nil
 	}
-	return s.render(c, fiber.StatusOK, "home.html", d)
+	w, err := s.store.WalletByID(c.UserContext(), p.WalletID)
+	if err != nil {
+		return "home.html", err
+	}
+	before, limit, err := pageParams(c)
+	if err != nil {
+		return "home.html", err
+	}
+	if c.Query("limit") == "" {
+		limit = 20
+	}
+	ops, err := s.store.WalletOperations(c.UserContext(), p.WalletID, before, limit+1)
+	if err != nil {
+		return "home.html", err
+	}
+	ops, next := trimPage(ops, limit, func(op wallet.Operation) string { return op.ID })
+	if next != nil {
+		d.NextCursor = *next
+	}
+	d.Older = before != ""
+	d.Balance, d.Held, d.Available = s.cur.Format(w.Balance), s.cur.Format(w.Held), s.cur.Format(w.Available)
+	d.CanTransfer = w.Kind == wallet.KindUser
+	for _, op := range ops {
+		row := opRow{When: op.CreatedAt.UTC().Format(time.DateTime), Type: string(op.Type),
+			Status: string(op.Status), Amount: s.cur.Format(op.Amount), Details: op.Details}
+		if op.FromWalletID == p.WalletID {
+			row.Amount = "-" + row.Amount
+		}
+		if op.FailureCode != "" {
+			row.Status += " (" + op.FailureCode + ")"
+		}
+		if op.BalanceAfter != nil {
+			row.BalanceAfter = s.cur.Format(*op.BalanceAfter)
+		}
+		d.Operations = append(d.Operations, row)
+	}
+	return "home.html", nil
 }
 
 func (s *Server) loginPage(c *fiber.Ctx) error {
@@ -219,15 +228,20 @@ func loginNotice(c *fiber.Ctx) pageData {
 	return d
 }
 
+var (
+	loginFields  = []string{"email", "password"}
+	signupFields = []string{"name", "email", "password"}
+)
+
 func (s *Server) loginForm(c *fiber.Ctx) error {
+	d := pageData{Title: "Log in"}
 	f, err := readForm(c)
 	if err != nil {
-		return s.renderError(c, "login.html", pageData{Title: "Log in"}, err)
+		return s.renderFailed(c, "login.html", d, "login", loginFields, f, err)
 	}
-	email := f.get("email")
-	u, err := s.checkPassword(c, email, f.get("password"))
+	u, err := s.checkPassword(c, f.get("email"), f.get("password"))
 	if err != nil {
-		return s.renderError(c, "login.html", pageData{Title: "Log in", Email: email}, err)
+		return s.renderFailed(c, "login.html", d, "login", loginFields, f, err)
 	}
 	if _, err := s.startSession(c, u.ID); err != nil {
 		return s.writeError(c, err)
@@ -240,19 +254,18 @@ func (s *Server) signupPage(c *fiber.Ctx) error {
 }
 
 func (s *Server) signupForm(c *fiber.Ctx) error {
+	d := pageData{Title: "Sign up"}
 	f, err := readForm(c)
 	if err != nil {
-		return s.renderError(c, "signup.html", pageData{Title: "Sign up"}, err)
+		return s.renderFailed(c, "signup.html", d, "signup", signupFields, f, err)
 	}
-	name, email := f.get("name"), f.get("email")
-	d := pageData{Title: "Sign up", Name: name, Email: email}
 	if err := s.signupAllowed(c); err != nil {
-		return s.renderError(c, "signup.html", d, err)
+		return s.renderFailed(c, "signup.html", d, "signup", signupFields, f, err)
 	}
-	u, _, err := s.svc.Signup(c.UserContext(), name, email, f.get("password"))
+	u, _, err := s.svc.Signup(c.UserContext(), f.get("name"), f.get("email"), f.get("password"))
 	s.countSignup(c, err)
 	if err != nil {
-		return s.renderError(c, "signup.html", d, err)
+		return s.renderFailed(c, "signup.html", d, "signup", signupFields, f, err)
 	}
 	if _, err := s.startSession(c, u.ID); err != nil {
 		return s.writeError(c, err)
@@ -265,7 +278,9 @@ func (s *Server) logoutPage(c *fiber.Ctx) error {
 	if p == nil {
 		return c.Redirect("/login", fiber.StatusSeeOther)
 	}
-	return s.render(c, fiber.StatusOK, "logout.html", pageData{Title: "Log out", SignedIn: true, CSRF: p.CSRF})
+	d := s.userPage(c, p, "/logout")
+	d.Title = "Log out"
+	return s.render(c, fiber.StatusOK, "logout.html", d)
 }
 
 func (s *Server) logoutForm(c *fiber.Ctx) error {
@@ -289,118 +304,22 @@ func (s *Server) logoutForm(c *fiber.Ctx) error {
 // list then shows its status. The form's idempotency key makes a double
 // submit (or a reload that posts again) one transfer.
 func (s *Server) transferForm(c *fiber.Ctx) error {
-	p, f, fail := s.formStart(c, "/")
+	p, f, fail := s.formStart(c, homePage, "transfer", moneyFormFields...)
 	if p == nil {
-		return fail("")
+		return fail(nil)
 	}
 	if p.Kind != wallet.KindUser {
-		return fail(wallet.EForbidden)
+		return fail(wallet.Errorf(wallet.EForbidden, "only wallet owners can transfer"))
 	}
-	to, amount, details, code := s.moneyFields(f, false)
-	if code != "" {
-		return fail(code)
+	to, amount, details, err := s.moneyFields(f, false)
+	if err != nil {
+		return fail(err)
 	}
-	return s.submitForm(c, p, f, "/", fail, ledger.Request{
+	return s.submitForm(c, p, f, homePage, fail, ledger.Request{
 		Caller: p.User, Type: wallet.OpTransfer, ToWalletID: to, Amount: amount, Details: details,
 		RequestHash: ledger.HashRequest(string(wallet.OpTransfer), to, strconv.FormatInt(int64(amount), 10), details),
 	})
 }
 
-// moneyFields reads a form's wallet_id, amount and details (required
-// for a deposit), or the error code that refuses them.
-func (s *Server) moneyFields(f formFields, detailsRequired bool) (walletID string, amount wallet.Amount, details, code string) {
-	id, ok := wallet.CanonicalID(f.get("wallet_id"))
-	if !ok {
-		return "", 0, "", wallet.EWalletNotFound
-	}
-	amount, err := s.cur.ParseAmount(f.get("amount"), s.cfg.MaxAmount)
-	if err != nil {
-		return "", 0, "", wallet.ErrorCode(err)
-	}
-	if details, err = ledger.CheckDetails(f.get("details"), detailsRequired); err != nil {
-		return "", 0, "", wallet.ErrorCode(err)
-	}
-	return id, amount, details, ""
-}
-
-// formStart is the first step of every form post: the session, the form
-// and its CSRF token. fail redirects back to page with an error code.
-// When the post cannot go on (no session, a form that does not parse, a
-// wrong token), p is nil and fail, whatever it is given, redirects as
-// that case needs.
-func (s *Server) formStart(c *fiber.Ctx, page string) (*principal, formFields, func(code string) error) {
-	p := s.webSession(c)
-	if p == nil {
-		return nil, nil, func(string) error { return c.Redirect("/login", fiber.StatusSeeOther) }
-	}
-	back := func(code string) error {
-		return c.Redirect(page+"?error="+url.QueryEscape(code), fiber.StatusSeeOther)
-	}
-	f, err := readForm(c)
-	if err != nil {
-		return nil, nil, func(string) error { return back(wallet.ErrorCode(err)) }
-	}
-	if !formCSRF(f, p) {
-		return nil, nil, func(string) error { return back(eCSRF) }
-	}
-	return p, f, back
-}
-
-// submitForm submits a form's operation as the API would (the form's
-// idempotency key makes a double submit one operation), waits briefly
-// so the page usually shows it final, and goes back to page.
-func (s *Server) submitForm(c *fiber.Ctx, p *principal, f formFields, page string, fail func(string) error, req ledger.Request) error {
-	return s.submitFormWith(c, p, f, page, fail, req, s.svc.Submit)
-}
-
-// submitFormWith is submitForm through another use case of the same
-// shape (approving a payment request).
-func (s *Server) submitFormWith(c *fiber.Ctx, p *principal, f formFields, page string, fail func(string) error, req ledger.Request,
-	submit func(context.Context, ledger.Request) (ledger.Accepted, error)) error {
-	if k := f.get("idempotency_key"); k != "" {
-		if _, err := checkIdempotencyKey(k); err != nil {
-			return fail(wallet.ErrorCode(err))
-		}
-		req.IdempotencyKey = "form:" + k // apart from the keys API clients choose
-	}
-	acc, err := submit(c.UserContext(), req)
-	switch wallet.ErrorCode(err) {
-	case "":
-	case wallet.ERequestInProgress:
-		// The first submit of this form is being accepted: its result
-		// shows in the list.
-		return c.Redirect(page, fiber.StatusSeeOther)
-	default:
-		return fail(wallet.ErrorCode(err))
-	}
-	if acc.Replayed {
-		return c.Redirect(page, fiber.StatusSeeOther)
-	}
-	s.accepted.WithLabelValues(string(acc.Op.Type)).Inc()
-	if _, err := s.waitFinal(c.UserContext(), acc.Op, p.WalletID, 3*time.Second); err != nil {
-		return fail(wallet.ErrorCode(err))
-	}
-	return c.Redirect(page, fiber.StatusSeeOther)
-}
-
-// flash puts the error a form post redirected with on the page. Flash
-// messages come as codes only, so a crafted link cannot put words on the
-// page.
-func flash(c *fiber.Ctx, d *pageData) {
-	if code := c.Query("error"); code != "" {
-		d.Error = "Not done: " + strings.ReplaceAll(safeCode(code), "_", " ") + "."
-	}
-}
-
-// safeCode passes only snake_case codes through.
-func safeCode(code string) string {
-	if len(code) > 40 {
-		return "error"
-	}
-	for _, r := range code {
-		if (r < 'a' || r > 'z') && r != '_' {
-			return "error"
-		}
-	}
-	return code
-}
+// moneyFormFields are the fields of the forms that move money to a wallet.
+var moneyFormFields = []string{"wallet_id", "amount", "details"}

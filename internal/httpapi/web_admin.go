@@ -15,7 +15,7 @@ import (
 func (s *Server) routesAdminConsole() {
 	s.app.Post("/admin/banks", pageHeaders, s.checkOrigin, s.createBankForm)
 	s.app.Post("/admin/banks/:id/disable", pageHeaders, s.checkOrigin, s.disableBankForm)
-	s.app.Get("/admin/audit", pageHeaders, s.auditPage)
+	s.app.Get("/admin/audit", pageHeaders, s.showPage(auditPage))
 }
 
 // bankRow is a payment system in the console's list.
@@ -31,70 +31,65 @@ type auditRow struct {
 	Examples   []string
 }
 
-func (s *Server) adminConsole(c *fiber.Ctx, p *principal, d pageData) error {
+func (s *Server) fillAdminConsole(c *fiber.Ctx, p *principal, d *pageData) (string, error) {
 	d.Title, d.Admin = "Admin console", true
 	banks, err := s.store.Banks(c.UserContext(), false)
 	if err != nil {
-		return s.renderError(c, "admin.html", d, err)
+		return "admin.html", err
 	}
 	for _, b := range banks {
 		d.Banks = append(d.Banks, bankRow{ID: b.ID, Name: b.Name, Email: b.Email, Status: string(b.Status),
 			Balance: s.cur.Format(b.Balance), Since: b.CreatedAt.UTC().Format(time.DateTime), Active: b.Status == wallet.BankActive})
 	}
-	return s.render(c, fiber.StatusOK, "admin.html", d)
+	return "admin.html", nil
 }
 
-// adminPage is the session of an admin signed in on the web, or nil.
-func (s *Server) adminPage(c *fiber.Ctx) *principal {
-	p := s.webSession(c)
-	if p == nil || p.User.Role != wallet.RoleAdmin {
-		return nil
-	}
-	return p
-}
+// errNotAdmin refuses an admin form to anyone else.
+var errNotAdmin = wallet.Errorf(wallet.EForbidden, "only admins can do that")
 
 func (s *Server) createBankForm(c *fiber.Ctx) error {
-	p, f, fail := s.formStart(c, "/")
+	p, f, fail := s.formStart(c, homePage, "bank", "name", "email", "password")
 	if p == nil {
-		return fail("")
+		return fail(nil)
 	}
 	if p.User.Role != wallet.RoleAdmin {
-		return fail(wallet.EForbidden)
+		return fail(errNotAdmin)
 	}
 	if _, err := s.svc.CreateBank(c.UserContext(), f.get("name"), f.get("email"), f.get("password")); err != nil {
-		return fail(wallet.ErrorCode(err))
+		return fail(err)
 	}
-	return c.Redirect("/", fiber.StatusSeeOther)
+	return c.Redirect(homePage.path, fiber.StatusSeeOther)
 }
 
 func (s *Server) disableBankForm(c *fiber.Ctx) error {
-	p, _, fail := s.formStart(c, "/")
+	p, _, fail, id := s.rowFormStart(c, homePage, "disable", wallet.Errorf(wallet.EBankNotFound, "payment system not found"))
 	if p == nil {
-		return fail("")
+		return fail(nil)
 	}
 	if p.User.Role != wallet.RoleAdmin {
-		return fail(wallet.EForbidden)
+		return fail(errNotAdmin)
 	}
-	if _, err := s.store.DisableBank(c.UserContext(), c.Params("id")); err != nil {
-		return fail(wallet.ErrorCode(err))
+	if _, err := s.store.DisableBank(c.UserContext(), id); err != nil {
+		return fail(err)
 	}
-	return c.Redirect("/", fiber.StatusSeeOther)
+	return c.Redirect(homePage.path, fiber.StatusSeeOther)
 }
 
-// auditPage runs the ledger audit and shows its report.
-func (s *Server) auditPage(c *fiber.Ctx) error {
-	p := s.adminPage(c)
-	if p == nil {
-		return c.Redirect("/login", fiber.StatusSeeOther)
+// auditPage runs the ledger audit and shows its report to an admin.
+var auditPage = webPage{path: "/admin/audit", fill: (*Server).fillAudit}
+
+func (s *Server) fillAudit(c *fiber.Ctx, p *principal, d *pageData) (string, error) {
+	d.Title, d.Admin = "Ledger audit", true
+	if p.User.Role != wallet.RoleAdmin {
+		return "audit.html", errNotAdmin
 	}
-	d := pageData{Title: "Ledger audit", SignedIn: true, CSRF: p.CSRF, Name: p.User.Name, Admin: true}
 	r, err := s.store.Audit(c.UserContext())
 	if err != nil {
-		return s.renderError(c, "audit.html", d, err)
+		return "audit.html", err
 	}
 	d.AuditOK, d.AuditAt = r.OK(), r.CheckedAt.UTC().Format(time.DateTime)
 	for _, ch := range r.Checks {
 		d.Audit = append(d.Audit, auditRow{Name: ch.Name, Violations: ch.Violations, Examples: ch.Examples})
 	}
-	return s.render(c, fiber.StatusOK, "audit.html", d)
+	return "audit.html", nil
 }

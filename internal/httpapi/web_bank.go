@@ -27,19 +27,18 @@ type withdrawalRow struct {
 	Pending, Processing                                          bool
 }
 
-func (s *Server) bankConsole(c *fiber.Ctx, p *principal, d pageData) error {
+func (s *Server) fillBankConsole(c *fiber.Ctx, p *principal, d *pageData) (string, error) {
 	d.Title, d.Bank = "Bank console", true
 	if p.WalletID != "" {
 		w, err := s.store.WalletByID(c.UserContext(), p.WalletID)
 		if err != nil {
-			return s.writeError(c, err)
+			return "bank.html", err
 		}
-		d.WalletID, d.Balance = w.ID, s.cur.Format(w.Balance)
+		d.Balance = s.cur.Format(w.Balance)
 	}
-	d.FormKey = newFormKey()
 	ws, err := s.svc.Withdrawals(c.UserContext(), p.User, wallet.WithdrawalFilter{Limit: 50})
 	if err != nil {
-		return s.writeError(c, err)
+		return "bank.html", err
 	}
 	for _, w := range ws {
 		d.Withdrawals = append(d.Withdrawals, withdrawalRow{
@@ -48,61 +47,59 @@ func (s *Server) bankConsole(c *fiber.Ctx, p *principal, d pageData) error {
 			Pending: w.Status == wallet.WithdrawalPending, Processing: w.Status == wallet.WithdrawalProcessing,
 		})
 	}
-	return s.render(c, fiber.StatusOK, "bank.html", d)
+	return "bank.html", nil
 }
 
 func (s *Server) depositForm(c *fiber.Ctx) error {
-	p, f, fail := s.formStart(c, "/")
+	p, f, fail := s.formStart(c, homePage, "deposit", moneyFormFields...)
 	if p == nil {
-		return fail("")
+		return fail(nil)
 	}
 	if p.User.Role != wallet.RoleBank {
-		return fail(wallet.EForbidden)
+		return fail(wallet.Errorf(wallet.EForbidden, "only payment systems can deposit"))
 	}
-	to, amount, details, code := s.moneyFields(f, true)
-	if code != "" {
-		return fail(code)
+	to, amount, details, err := s.moneyFields(f, true)
+	if err != nil {
+		return fail(err)
 	}
-	return s.submitForm(c, p, f, "/", fail, ledger.Request{
+	return s.submitForm(c, p, f, homePage, fail, ledger.Request{
 		Caller: p.User, Type: wallet.OpDeposit, ToWalletID: to, Amount: amount, Details: details,
 		RequestHash: ledger.HashRequest(string(wallet.OpDeposit), to, strconv.FormatInt(int64(amount), 10), details),
 	})
 }
 
 func (s *Server) processingForm(c *fiber.Ctx) error {
-	p, _, fail := s.formStart(c, "/")
+	p, _, fail, id := s.rowFormStart(c, homePage, "processing", errWithdrawalNotFound)
 	if p == nil {
-		return fail("")
+		return fail(nil)
 	}
-	if _, err := s.svc.MarkWithdrawalProcessing(c.UserContext(), p.User, c.Params("id")); err != nil {
-		return fail(wallet.ErrorCode(err))
+	if _, err := s.svc.MarkWithdrawalProcessing(c.UserContext(), p.User, id); err != nil {
+		return fail(err)
 	}
-	return c.Redirect("/", fiber.StatusSeeOther)
+	return c.Redirect(homePage.path, fiber.StatusSeeOther)
 }
 
 // endWithdrawalForm completes (with the bank's reference) or fails (with
 // a reason) a withdrawal.
 func (s *Server) endWithdrawalForm(typ wallet.OpType, as wallet.WithdrawalStatus) fiber.Handler {
+	action, field := "complete", "reference"
+	if typ == wallet.OpWithdrawalFail {
+		action, field = "fail", "reason"
+	}
 	return func(c *fiber.Ctx) error {
-		p, f, fail := s.formStart(c, "/")
+		p, f, fail, id := s.rowFormStart(c, homePage, action, errWithdrawalNotFound, field)
 		if p == nil {
-			return fail("")
+			return fail(nil)
 		}
-		note := f.get("reference")
-		if typ == wallet.OpWithdrawalFail {
-			if note = f.get("reason"); note == "" {
-				return fail(wallet.EInvalidDetails)
-			}
+		note := f.get(field)
+		if typ == wallet.OpWithdrawalFail && note == "" {
+			return fail(wallet.Errorf(wallet.EInvalidDetails, "say why the withdrawal failed"))
 		}
 		note, err := ledger.CheckDetails(note, false)
 		if err != nil {
-			return fail(wallet.ErrorCode(err))
+			return fail(err)
 		}
-		id, ok := wallet.CanonicalID(c.Params("id"))
-		if !ok {
-			return fail(wallet.EWithdrawalNotFound)
-		}
-		return s.submitForm(c, p, f, "/", fail, ledger.Request{Caller: p.User, Type: typ, WithdrawalID: id, EndAs: as,
+		return s.submitForm(c, p, f, homePage, fail, ledger.Request{Caller: p.User, Type: typ, WithdrawalID: id, EndAs: as,
 			Details: note, RequestHash: ledger.HashRequest(string(typ), string(as), id, note)})
 	}
 }

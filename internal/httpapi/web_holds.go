@@ -15,7 +15,7 @@ import (
 // same use cases as the API.
 
 func (s *Server) routesHoldsPage() {
-	s.app.Get("/holds", pageHeaders, s.holdsPage)
+	s.app.Get("/holds", pageHeaders, s.showPage(holdsPage))
 	s.app.Post("/holds", pageHeaders, s.checkOrigin, s.placeHoldForm)
 	s.app.Post("/holds/:id/capture", pageHeaders, s.checkOrigin, s.captureHoldForm)
 	s.app.Post("/holds/:id/void", pageHeaders, s.checkOrigin, s.voidHoldForm)
@@ -27,21 +27,17 @@ type holdRow struct {
 	Active                                                                 bool
 }
 
-const holdsPage = "/holds"
+var (
+	holdsPage       = webPage{path: "/holds", fill: (*Server).fillHolds}
+	errHoldNotFound = wallet.Errorf(wallet.EHoldNotFound, "hold not found")
+)
 
-func (s *Server) holdsPage(c *fiber.Ctx) error {
-	p := s.webSession(c)
-	if p == nil {
-		return c.Redirect("/login", fiber.StatusSeeOther)
-	}
-	d := pageData{Title: "Holds", SignedIn: true, CSRF: p.CSRF, Name: p.User.Name, Currency: s.cur.Code,
-		WalletID: p.WalletID, EventTypes: "hold.active hold.captured hold.voided hold.expired operation.completed operation.failed",
-		FormKey: newFormKey()}
-	flash(c, &d)
+func (s *Server) fillHolds(c *fiber.Ctx, p *principal, d *pageData) (string, error) {
+	d.Title = "Holds"
 	for _, role := range []string{"payer", "recipient"} {
 		hs, err := s.svc.Holds(c.UserContext(), p.User, wallet.HoldFilter{Role: role, Limit: 20})
 		if err != nil {
-			return s.renderError(c, "holds.html", d, err)
+			return "holds.html", err
 		}
 		for _, h := range hs {
 			row := holdRow{ID: h.ID, When: h.CreatedAt.UTC().Format(time.DateTime), Status: string(h.Status),
@@ -56,23 +52,23 @@ func (s *Server) holdsPage(c *fiber.Ctx) error {
 			}
 		}
 	}
-	return s.render(c, fiber.StatusOK, "holds.html", d)
+	return "holds.html", nil
 }
 
 func (s *Server) placeHoldForm(c *fiber.Ctx) error {
-	p, f, fail := s.formStart(c, holdsPage)
+	p, f, fail := s.formStart(c, holdsPage, "hold", append(moneyFormFields, "expires_in_hours")...)
 	if p == nil {
-		return fail("")
+		return fail(nil)
 	}
-	to, amount, details, code := s.moneyFields(f, false)
-	if code != "" {
-		return fail(code)
+	to, amount, details, err := s.moneyFields(f, false)
+	if err != nil {
+		return fail(err)
 	}
 	exp := wallet.DefaultHoldExpiry
 	if h := f.get("expires_in_hours"); h != "" {
 		n, err := strconv.Atoi(h)
 		if err != nil || n < 1 || time.Duration(n)*time.Hour > wallet.MaxHoldExpiry {
-			return fail(wallet.EInvalidExpiry)
+			return fail(wallet.Errorf(wallet.EInvalidExpiry, "a hold expires after 1 to %d hours", int(wallet.MaxHoldExpiry/time.Hour)))
 		}
 		exp = time.Duration(n) * time.Hour
 	}
@@ -81,32 +77,18 @@ func (s *Server) placeHoldForm(c *fiber.Ctx) error {
 		RequestHash: ledger.HashRequest(string(wallet.OpHold), to, strconv.FormatInt(int64(amount), 10), details, exp.String())})
 }
 
-// holdFormStart is formStart for a form about the hold in the path,
-// with its id.
-func (s *Server) holdFormStart(c *fiber.Ctx) (*principal, formFields, func(string) error, string) {
-	p, f, fail := s.formStart(c, holdsPage)
-	if p == nil {
-		return nil, nil, fail, ""
-	}
-	id, ok := wallet.CanonicalID(c.Params("id"))
-	if !ok {
-		return nil, nil, func(string) error { return fail(wallet.EHoldNotFound) }, ""
-	}
-	return p, f, fail, id
-}
-
 // captureHoldForm captures the amount given (the rest released, unless
 // "keep the rest" is ticked) or, with none, all that remains.
 func (s *Server) captureHoldForm(c *fiber.Ctx) error {
-	p, f, fail, id := s.holdFormStart(c)
+	p, f, fail, id := s.rowFormStart(c, holdsPage, "capture", errHoldNotFound, "amount")
 	if p == nil {
-		return fail("")
+		return fail(nil)
 	}
 	var amount wallet.Amount
 	if a := f.get("amount"); a != "" {
 		var err error
 		if amount, err = s.cur.ParseAmount(a, s.cfg.MaxAmount); err != nil {
-			return fail(wallet.ErrorCode(err))
+			return fail(err)
 		}
 	}
 	final := f.get("keep_rest") == ""
@@ -116,9 +98,9 @@ func (s *Server) captureHoldForm(c *fiber.Ctx) error {
 }
 
 func (s *Server) voidHoldForm(c *fiber.Ctx) error {
-	p, f, fail, id := s.holdFormStart(c)
+	p, f, fail, id := s.rowFormStart(c, holdsPage, "void", errHoldNotFound)
 	if p == nil {
-		return fail("")
+		return fail(nil)
 	}
 	return s.submitForm(c, p, f, holdsPage, fail, ledger.Request{Caller: p.User, Type: wallet.OpHoldVoid, HoldID: id,
 		RequestHash: ledger.HashRequest(string(wallet.OpHoldVoid), id)})

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -14,7 +13,7 @@ import (
 // shows the unread count beside its link, updated live.
 
 func (s *Server) routesNotificationsPage() {
-	s.app.Get("/notifications", pageHeaders, s.notificationsPage)
+	s.app.Get("/notifications", pageHeaders, s.showPage(notificationsPage))
 	s.app.Post("/notifications/read", pageHeaders, s.checkOrigin, s.markReadForm)
 }
 
@@ -24,7 +23,7 @@ type noteRow struct {
 	Unread               bool
 }
 
-const notificationsPage = "/notifications"
+var notificationsPage = webPage{path: "/notifications", fill: (*Server).fillNotifications}
 
 // unread is the user's unread count, 0 without notifications.
 func (s *Server) unread(c *fiber.Ctx, userID string) int {
@@ -38,26 +37,21 @@ func (s *Server) unread(c *fiber.Ctx, userID string) int {
 	return n
 }
 
-func (s *Server) notificationsPage(c *fiber.Ctx) error {
-	p := s.webSession(c)
-	if p == nil {
-		return c.Redirect("/login", fiber.StatusSeeOther)
+func (s *Server) fillNotifications(c *fiber.Ctx, p *principal, d *pageData) (string, error) {
+	d.Title = "Notifications"
+	if s.notes == nil {
+		return "notifications.html", nil
 	}
-	d := pageData{Title: "Notifications", SignedIn: true, CSRF: p.CSRF, Name: p.User.Name, Currency: s.cur.Code,
-		WalletID: p.WalletID, EventTypes: strings.Join(wallet.EventTypes, " ")}
-	flash(c, &d)
-	if s.notes != nil {
-		ns, count, err := s.notes.Feed(c.UserContext(), p.User.ID, "", false, 50)
-		if err != nil {
-			return s.renderError(c, "notifications.html", d, err)
-		}
-		d.Unread = count
-		for _, n := range ns {
-			d.Notes = append(d.Notes, noteRow{ID: n.ID, When: n.CreatedAt.UTC().Format(time.DateTime), Type: n.Type,
-				What: s.noteSummary(n), Unread: !n.Read})
-		}
+	ns, count, err := s.notes.Feed(c.UserContext(), p.User.ID, "", false, 50)
+	if err != nil {
+		return "notifications.html", err
 	}
-	return s.render(c, fiber.StatusOK, "notifications.html", d)
+	d.Unread = count
+	for _, n := range ns {
+		d.Notes = append(d.Notes, noteRow{ID: n.ID, When: n.CreatedAt.UTC().Format(time.DateTime), Type: n.Type,
+			What: s.noteSummary(n), Unread: !n.Read})
+	}
+	return "notifications.html", nil
 }
 
 // noteSummary says in a few words what a notification is about.
@@ -76,15 +70,15 @@ func (s *Server) noteSummary(n wallet.Notification) string {
 }
 
 func (s *Server) markReadForm(c *fiber.Ctx) error {
-	p, _, fail := s.formStart(c, notificationsPage)
+	p, _, fail := s.formStart(c, notificationsPage, "read")
 	if p == nil {
-		return fail("")
+		return fail(nil)
 	}
 	if s.notes == nil {
-		return fail(wallet.EInvalidRequest)
+		return fail(wallet.Errorf(wallet.EInvalidRequest, "notifications are off"))
 	}
 	if err := s.notes.MarkRead(c.UserContext(), p.User.ID, nil, true); err != nil {
-		return fail(wallet.ErrorCode(err))
+		return fail(err)
 	}
-	return c.Redirect(notificationsPage, fiber.StatusSeeOther)
+	return c.Redirect(notificationsPage.path, fiber.StatusSeeOther)
 }

@@ -14,7 +14,7 @@ import (
 // the API.
 
 func (s *Server) routesRequestsPage() {
-	s.app.Get("/requests", pageHeaders, s.requestsPage)
+	s.app.Get("/requests", pageHeaders, s.showPage(requestsPage))
 	s.app.Post("/requests", pageHeaders, s.checkOrigin, s.createRequestForm)
 	s.app.Post("/requests/:id/approve", pageHeaders, s.checkOrigin, s.approveRequestForm)
 	s.app.Post("/requests/:id/decline", pageHeaders, s.checkOrigin, s.closeRequestForm(true))
@@ -27,21 +27,17 @@ type requestRow struct {
 	Open                                     bool
 }
 
-const requestsPage = "/requests"
+var (
+	requestsPage       = webPage{path: "/requests", fill: (*Server).fillRequests}
+	errRequestNotFound = wallet.Errorf(wallet.EPaymentRequestNotFound, "payment request not found")
+)
 
-func (s *Server) requestsPage(c *fiber.Ctx) error {
-	p := s.webSession(c)
-	if p == nil {
-		return c.Redirect("/login", fiber.StatusSeeOther)
-	}
-	d := pageData{Title: "Payment requests", SignedIn: true, CSRF: p.CSRF, Name: p.User.Name, Currency: s.cur.Code,
-		WalletID: p.WalletID, EventTypes: "payment_request.created payment_request.paid payment_request.declined " +
-			"payment_request.cancelled payment_request.expired", FormKey: newFormKey()}
-	flash(c, &d)
+func (s *Server) fillRequests(c *fiber.Ctx, p *principal, d *pageData) (string, error) {
+	d.Title = "Payment requests"
 	for _, dir := range []string{"incoming", "outgoing"} {
 		rs, err := s.svc.PaymentRequests(c.UserContext(), p.User, wallet.RequestFilter{Direction: dir, Limit: 20})
 		if err != nil {
-			return s.renderError(c, "requests.html", d, err)
+			return "requests.html", err
 		}
 		for _, r := range rs {
 			row := requestRow{ID: r.ID, When: r.CreatedAt.UTC().Format(time.DateTime), Status: string(r.Status),
@@ -55,32 +51,28 @@ func (s *Server) requestsPage(c *fiber.Ctx) error {
 			}
 		}
 	}
-	return s.render(c, fiber.StatusOK, "requests.html", d)
+	return "requests.html", nil
 }
 
 func (s *Server) createRequestForm(c *fiber.Ctx) error {
-	p, f, fail := s.formStart(c, requestsPage)
+	p, f, fail := s.formStart(c, requestsPage, "request", moneyFormFields...)
 	if p == nil {
-		return fail("")
+		return fail(nil)
 	}
-	payer, amount, details, code := s.moneyFields(f, false)
-	if code != "" {
-		return fail(code)
+	payer, amount, details, err := s.moneyFields(f, false)
+	if err != nil {
+		return fail(err)
 	}
 	if _, err := s.svc.CreatePaymentRequest(c.UserContext(), p.User, payer, amount, details, wallet.DefaultHoldExpiry); err != nil {
-		return fail(wallet.ErrorCode(err))
+		return fail(err)
 	}
-	return c.Redirect(requestsPage, fiber.StatusSeeOther)
+	return c.Redirect(requestsPage.path, fiber.StatusSeeOther)
 }
 
 func (s *Server) approveRequestForm(c *fiber.Ctx) error {
-	p, f, fail := s.formStart(c, requestsPage)
+	p, f, fail, id := s.rowFormStart(c, requestsPage, "approve", errRequestNotFound)
 	if p == nil {
-		return fail("")
-	}
-	id, ok := wallet.CanonicalID(c.Params("id"))
-	if !ok {
-		return fail(wallet.EPaymentRequestNotFound)
+		return fail(nil)
 	}
 	return s.submitFormWith(c, p, f, requestsPage, fail, ledger.Request{Caller: p.User, PaymentRequestID: id,
 		RequestHash: ledger.HashRequest("approve", id)}, s.svc.ApprovePaymentRequest)
@@ -89,20 +81,24 @@ func (s *Server) approveRequestForm(c *fiber.Ctx) error {
 // closeRequestForm declines (the payer, with an optional reason) or
 // cancels (the requester) a request.
 func (s *Server) closeRequestForm(decline bool) fiber.Handler {
+	action := "cancel"
+	if decline {
+		action = "decline"
+	}
 	return func(c *fiber.Ctx) error {
-		p, f, fail := s.formStart(c, requestsPage)
+		p, f, fail, id := s.rowFormStart(c, requestsPage, action, errRequestNotFound)
 		if p == nil {
-			return fail("")
+			return fail(nil)
 		}
 		var err error
 		if decline {
-			_, err = s.svc.DeclinePaymentRequest(c.UserContext(), p.User, c.Params("id"), f.get("reason"))
+			_, err = s.svc.DeclinePaymentRequest(c.UserContext(), p.User, id, f.get("reason"))
 		} else {
-			_, err = s.svc.CancelPaymentRequest(c.UserContext(), p.User, c.Params("id"))
+			_, err = s.svc.CancelPaymentRequest(c.UserContext(), p.User, id)
 		}
 		if err != nil {
-			return fail(wallet.ErrorCode(err))
+			return fail(err)
 		}
-		return c.Redirect(requestsPage, fiber.StatusSeeOther)
+		return c.Redirect(requestsPage.path, fiber.StatusSeeOther)
 	}
 }

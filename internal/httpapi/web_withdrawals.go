@@ -15,7 +15,7 @@ import (
 // pending; the same use cases as the API.
 
 func (s *Server) routesWithdrawalsPage() {
-	s.app.Get("/withdrawals", pageHeaders, s.withdrawalsPage)
+	s.app.Get("/withdrawals", pageHeaders, s.showPage(withdrawalsPage))
 	s.app.Post("/withdrawals", pageHeaders, s.checkOrigin, s.requestWithdrawalForm)
 	s.app.Post("/withdrawals/:id/cancel", pageHeaders, s.checkOrigin, s.cancelWithdrawalForm)
 }
@@ -23,20 +23,16 @@ func (s *Server) routesWithdrawalsPage() {
 // bankChoice is an active payment system to withdraw through.
 type bankChoice struct{ ID, Name string }
 
-const withdrawalsPage = "/withdrawals"
+var (
+	withdrawalsPage       = webPage{path: "/withdrawals", fill: (*Server).fillWithdrawals}
+	errWithdrawalNotFound = wallet.Errorf(wallet.EWithdrawalNotFound, "withdrawal not found")
+)
 
-func (s *Server) withdrawalsPage(c *fiber.Ctx) error {
-	p := s.webSession(c)
-	if p == nil {
-		return c.Redirect("/login", fiber.StatusSeeOther)
-	}
-	d := pageData{Title: "Withdrawals", SignedIn: true, CSRF: p.CSRF, Name: p.User.Name, Currency: s.cur.Code,
-		WalletID: p.WalletID, FormKey: newFormKey(),
-		EventTypes: "withdrawal.pending withdrawal.processing withdrawal.completed withdrawal.failed withdrawal.cancelled withdrawal.expired operation.failed"}
-	flash(c, &d)
+func (s *Server) fillWithdrawals(c *fiber.Ctx, p *principal, d *pageData) (string, error) {
+	d.Title = "Withdrawals"
 	banks, err := s.store.Banks(c.UserContext(), true)
 	if err != nil {
-		return s.renderError(c, "withdrawals.html", d, err)
+		return "withdrawals.html", err
 	}
 	names := map[string]string{}
 	for _, b := range banks {
@@ -45,7 +41,7 @@ func (s *Server) withdrawalsPage(c *fiber.Ctx) error {
 	}
 	ws, err := s.svc.Withdrawals(c.UserContext(), p.User, wallet.WithdrawalFilter{Limit: 20})
 	if err != nil {
-		return s.renderError(c, "withdrawals.html", d, err)
+		return "withdrawals.html", err
 	}
 	for _, w := range ws {
 		d.Withdrawals = append(d.Withdrawals, withdrawalRow{
@@ -53,25 +49,25 @@ func (s *Server) withdrawalsPage(c *fiber.Ctx) error {
 			Bank: names[w.BankID], Details: w.Details, Reference: w.Reference, Pending: w.Status == wallet.WithdrawalPending,
 		})
 	}
-	return s.render(c, fiber.StatusOK, "withdrawals.html", d)
+	return "withdrawals.html", nil
 }
 
 func (s *Server) requestWithdrawalForm(c *fiber.Ctx) error {
-	p, f, fail := s.formStart(c, withdrawalsPage)
+	p, f, fail := s.formStart(c, withdrawalsPage, "withdraw", "bank_id", "amount", "details")
 	if p == nil {
-		return fail("")
+		return fail(nil)
 	}
 	bank, ok := wallet.CanonicalID(f.get("bank_id"))
 	if !ok {
-		return fail(wallet.EBankNotFound)
+		return fail(wallet.Errorf(wallet.EBankNotFound, "payment system not found"))
 	}
 	amount, err := s.cur.ParseAmount(f.get("amount"), s.cfg.MaxAmount)
 	if err != nil {
-		return fail(wallet.ErrorCode(err))
+		return fail(err)
 	}
 	details, err := ledger.CheckDetails(f.get("details"), true)
 	if err != nil {
-		return fail(wallet.ErrorCode(err))
+		return fail(err)
 	}
 	return s.submitForm(c, p, f, withdrawalsPage, fail, ledger.Request{Caller: p.User, Type: wallet.OpWithdrawal, BankID: bank,
 		Amount: amount, Details: details,
@@ -79,13 +75,9 @@ func (s *Server) requestWithdrawalForm(c *fiber.Ctx) error {
 }
 
 func (s *Server) cancelWithdrawalForm(c *fiber.Ctx) error {
-	p, f, fail := s.formStart(c, withdrawalsPage)
+	p, f, fail, id := s.rowFormStart(c, withdrawalsPage, "cancel", errWithdrawalNotFound)
 	if p == nil {
-		return fail("")
-	}
-	id, ok := wallet.CanonicalID(c.Params("id"))
-	if !ok {
-		return fail(wallet.EWithdrawalNotFound)
+		return fail(nil)
 	}
 	as := wallet.WithdrawalCancelled
 	return s.submitForm(c, p, f, withdrawalsPage, fail, ledger.Request{Caller: p.User, Type: wallet.OpWithdrawalFail,

@@ -1,20 +1,20 @@
-// Live updates for the wallet page, a progressive enhancement: the page
-// works without it. It follows GET /api/events (the session cookie signs
+// Live updates for the signed-in pages, a progressive enhancement: the
+// pages work without it. It follows GET /api/events (the session cookie signs
 // it in) and, on each of the user's events, fetches the page again and
 // swaps in its live parts (the elements marked data-live), so what it
 // shows is rendered by the server alone; a part holding the focus (a form
 // being filled in) is left as it is.
 (function () {
   "use strict";
-  var page = document.getElementById("wallet");
-  if (!page || !window.EventSource || !window.fetch || !window.DOMParser) {
+  var page = document.body;
+  if (!page.hasAttribute("data-events") || !window.EventSource || !window.fetch || !window.DOMParser) {
     return;
   }
   var busy = false, again = false;
   function refresh() {
     if (busy) { again = true; return; }
     busy = true;
-    fetch(location.pathname, { credentials: "same-origin", headers: { Accept: "text/html" } })
+    fetch((page.getAttribute("data-page") || location.pathname) + location.search, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
         if (!html) { return; }

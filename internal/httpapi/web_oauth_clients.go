@@ -1,0 +1,84 @@
+package httpapi
+
+import (
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/walletd/wallet/internal/wallet"
+)
+
+// The admin console's OAuth clients page: the registered clients, and a
+// form to register one (a confidential client's secret shown once); the
+// same use case as the API.
+
+func (s *Server) routesOAuthClientsPage() {
+	s.app.Get("/admin/oauth", pageHeaders, s.showPage(oauthClientsPage))
+	s.app.Post("/admin/oauth/clients", pageHeaders, s.checkOrigin, s.addOAuthClientForm)
+}
+
+// clientRow is a client in the page's list.
+type clientRow struct {
+	ID, Name, Type, RedirectURIs, Since string
+}
+
+var (
+	oauthClientsPage = webPage{path: "/admin/oauth", fill: (*Server).fillOAuthClients}
+	errOAuthOff      = wallet.Errorf(wallet.EForbidden, "the OAuth server is off in this deployment")
+	clientFields     = []string{"name", "type", "redirect_uris"}
+)
+
+func (s *Server) fillOAuthClients(c *fiber.Ctx, p *principal, d *pageData) (string, error) {
+	d.Title, d.Admin = "OAuth clients", true
+	if p.User.Role != wallet.RoleAdmin {
+		return "oauth_clients.html", errNotAdmin
+	}
+	if s.oauth == nil {
+		return "oauth_clients.html", errOAuthOff
+	}
+	cs, err := s.oauth.Clients(c.UserContext())
+	if err != nil {
+		return "oauth_clients.html", err
+	}
+	for _, cl := range cs {
+		d.Clients = append(d.Clients, clientRow{ID: cl.ID, Name: cl.Name, Type: string(cl.Type),
+			RedirectURIs: strings.Join(cl.RedirectURIs, " "), Since: cl.CreatedAt.UTC().Format(time.DateTime)})
+	}
+	return "oauth_clients.html", nil
+}
+
+// addOAuthClientForm registers a client: redirect URIs one per line.
+func (s *Server) addOAuthClientForm(c *fiber.Ctx) error {
+	p, f, fail := s.formStart(c, oauthClientsPage, "client", clientFields...)
+	if p == nil {
+		return fail(nil)
+	}
+	if p.User.Role != wallet.RoleAdmin {
+		return fail(errNotAdmin)
+	}
+	if s.oauth == nil {
+		return fail(errOAuthOff)
+	}
+	var uris []string
+	for _, line := range strings.Split(f.get("redirect_uris"), "\n") {
+		if u := strings.TrimSpace(line); u != "" {
+			uris = append(uris, u)
+		}
+	}
+	cl, secret, err := s.oauth.RegisterClient(c.UserContext(), f.get("name"), wallet.ClientType(f.get("type")), uris)
+	if err != nil {
+		return fail(err)
+	}
+	d := s.userPage(c, p, oauthClientsPage.path)
+	tmpl, err := s.fillOAuthClients(c, p, &d)
+	if err != nil {
+		return s.renderError(c, tmpl, d, err)
+	}
+	d.Notice = "Client " + cl.ID + " registered."
+	if secret != "" {
+		d.Notice += " Its secret is below: copy it now, it is shown only this once."
+		d.Secret = secret
+	}
+	return s.render(c, fiber.StatusCreated, tmpl, d)
+}
