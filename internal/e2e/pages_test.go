@@ -47,6 +47,7 @@ func TestPageFormsRefuseForgeries(t *testing.T) {
 		{web, "/webhooks/" + id + "/delete", url.Values{}},
 		{web, "/webhooks/" + id + "/deliveries/" + id + "/retry", url.Values{}},
 		{admin, "/admin/oauth/clients", url.Values{"name": {"Forged"}, "type": {"public"}, "redirect_uris": {"https://app.example/cb"}}},
+		{admin, "/admin/holds/void", url.Values{"hold_id": {id}}},
 	}
 	for _, f := range forms {
 		if err := formRefusedCSRF(postForm(t, f.c, f.path, f.form, H{"Origin": e.BaseURL})); err != nil {
@@ -138,6 +139,11 @@ func TestPageFormErrors(t *testing.T) {
 		{"a client with a bad redirect", admin, "/admin/oauth/clients",
 			url.Values{"name": {"App"}, "type": {"confidential"}, "redirect_uris": {"ftp://app.example/cb"}},
 			400, "client-redirect_uris-error", "", []string{"ftp://app.example/cb"}},
+		{"a client of no type", admin, "/admin/oauth/clients",
+			url.Values{"name": {"App"}, "type": {"secret"}, "redirect_uris": {"https://app.example/cb"}},
+			400, "client-type-error", "type", []string{"https://app.example/cb"}},
+		{"no recipient", web, "/transfer", url.Values{"wallet_id": {""}, "amount": {"1.00"}},
+			400, "transfer-wallet_id-error", "wallet_id is required", []string{`value="1.00"`}},
 	}
 	for _, tc := range cases {
 		token := csrf
@@ -152,14 +158,16 @@ func TestPageFormErrors(t *testing.T) {
 			continue
 		}
 		if tc.at != "" {
-			msg := between(page, `id="`+tc.at+`" role="alert">`, "</p>")
+			msg := between(page, `<p class="field-error" id="`+tc.at+`">`, "</p>")
 			if msg == "" || !strings.Contains(msg, tc.want) {
 				t.Errorf("%s: no message %q beside the field (%s): %.3000s", tc.name, tc.want, tc.at, page)
 			}
 			if !strings.Contains(page, `aria-invalid="true" aria-describedby="`+tc.at+`"`) {
 				t.Errorf("%s: the field is not marked invalid and linked to %s", tc.name, tc.at)
 			}
-		} else if msg := between(page, `<p class="error" role="alert">`, "</p>"); !strings.Contains(msg, tc.want) {
+		}
+		// The message is at the top of the page too, announced.
+		if msg := between(page, `<p class="error" role="alert">`, "</p>"); msg == "" || !strings.Contains(msg, tc.want) {
 			t.Errorf("%s: the message at the top is %q, want %q", tc.name, msg, tc.want)
 		}
 		for _, v := range tc.echoed {
@@ -212,7 +220,8 @@ func TestPageFormErrors(t *testing.T) {
 }
 
 // TestWalletPage: the wallet page shows the balance, what is held and
-// what is available, and pages through the operations, twenty at a time.
+// what is available, and pages through the operations, twenty at a time,
+// a hold as held rather than spent; the notifications page pages too.
 func TestWalletPage(t *testing.T) {
 	t.Parallel()
 	e := StartEnv(t, 1)
@@ -241,7 +250,79 @@ func TestWalletPage(t *testing.T) {
 		strings.Contains(rest, `id="older"`) || !strings.Contains(rest, `<a href="/">Newest operations</a>`) {
 		t.Errorf("the second page: %s with %d operations", next, n)
 	}
+	if !strings.Contains(page, "<td>hold</td><td>completed</td><td class=\"num\">2.50 held</td>") {
+		t.Errorf("the hold on the wallet page: %.600s", between(page, `<div id="operations" data-live>`, "</tbody>"))
+	}
 	if bad := mustRaw(t, web, rawReq{method: "GET", path: "/?cursor=nonsense", noRedirect: true}); bad.Status != 400 {
 		t.Errorf("a bad cursor: %s", bad)
+	}
+	// Her notifications (22 deposits, the hold), twenty a page.
+	feed := api.Must(t, "GET", "/api/notifications?limit=100", nil, nil)
+	total := len(feed.Body["notifications"].([]any))
+	notes := string(mustRaw(t, web, rawReq{method: "GET", path: "/notifications", noRedirect: true}).Raw)
+	olderNotes := between(notes, `<a id="older-notes" href="`, `"`)
+	if n := strings.Count(notes, `<tr id="n-`); n != 20 || olderNotes == "" {
+		t.Fatalf("the notifications page: %d rows, older link %q", n, olderNotes)
+	}
+	notes = string(mustRaw(t, web, rawReq{method: "GET", path: strings.ReplaceAll(olderNotes, "&amp;", "&"), noRedirect: true}).Raw)
+	if n := strings.Count(notes, `<tr id="n-`); total <= 20 || n != total-20 || !strings.Contains(notes, `<a href="/notifications">Newest notifications</a>`) {
+		t.Errorf("the notifications' second page: %d rows of %d", n, total)
+	}
+}
+
+// TestConsoleActions: the admin console voids a hold by its id and fails
+// a withdrawal; the bank console completes a withdrawal still pending;
+// each shows on the API as the same use case would leave it.
+func TestConsoleActions(t *testing.T) {
+	t.Parallel()
+	e := StartEnv(t, 1)
+	alice, bob := e.signup(t, "Alice"), e.signup(t, "Bob")
+	e.deposit(t, alice.WalletID, "50.00")
+	api := e.Client(Basic(alice.Email, alice.Password))
+	wait := H{"Prefer": "wait=10"}
+	hold := api.Must(t, "POST", "/api/holds", map[string]any{"wallet_id": bob.WalletID, "amount": "5.00"}, wait)
+	Expect(t, hold, http.StatusOK)
+	bank := e.bankID(t)
+	first := api.Must(t, "POST", "/api/withdrawals", map[string]any{"bank_id": bank, "amount": "10.00", "details": "IBAN 1"}, wait)
+	second := api.Must(t, "POST", "/api/withdrawals", map[string]any{"bank_id": bank, "amount": "7.00", "details": "IBAN 2"}, wait)
+	Expect(t, first, http.StatusOK)
+	Expect(t, second, http.StatusOK)
+
+	admin, _ := loginCookie(t, e, user{Email: adminEmail, Password: adminPassword})
+	adminCSRF := pageCSRF(t, admin)
+	same := H{"Origin": e.BaseURL}
+	if page := string(mustRaw(t, admin, rawReq{method: "GET", path: "/", noRedirect: true}).Raw); !strings.Contains(page, `id="w-`+first.Str("withdrawal_id")+`"`) {
+		t.Errorf("the admin console does not list the withdrawals")
+	}
+	for _, f := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/admin/holds/void", url.Values{"hold_id": {hold.Str("hold_id")}, "idempotency_key": {randHex(8)}}},
+		{"/bank/withdrawals/" + first.Str("withdrawal_id") + "/fail", url.Values{"reason": {"account closed"}}},
+	} {
+		f.form.Set("csrf_token", adminCSRF)
+		if r := postForm(t, admin, f.path, f.form, same); r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/" {
+			t.Errorf("admin %s: %s Location=%q", f.path, r, r.Header.Get("Location"))
+		}
+	}
+	bankWeb, _ := loginCookie(t, e, user{Email: bankEmail, Password: bankPassword})
+	r := postForm(t, bankWeb, "/bank/withdrawals/"+second.Str("withdrawal_id")+"/complete",
+		url.Values{"csrf_token": {pageCSRF(t, bankWeb)}, "reference": {"SEPA-1"}}, same)
+	if r.Status != http.StatusSeeOther {
+		t.Errorf("the bank completes a pending withdrawal: %s", r)
+	}
+
+	if h := api.Must(t, "GET", "/api/holds/"+hold.Str("hold_id"), nil, nil); h.Str("status") != "voided" {
+		t.Errorf("the hold after the admin's void: %s", h)
+	}
+	if w := api.Must(t, "GET", "/api/withdrawals/"+first.Str("withdrawal_id"), nil, nil); w.Str("status") != "failed" || w.Str("failure_reason") != "account closed" {
+		t.Errorf("the withdrawal the admin failed: %s", w)
+	}
+	if w := api.Must(t, "GET", "/api/withdrawals/"+second.Str("withdrawal_id"), nil, nil); w.Str("status") != "completed" {
+		t.Errorf("the withdrawal the bank completed: %s", w)
+	}
+	if wl := api.Must(t, "GET", "/api/wallet", nil, nil); wl.Str("balance") != "43.00" || wl.Str("available") != "43.00" {
+		t.Errorf("alice's wallet: %s, want 43.00 with nothing held", wl)
 	}
 }

@@ -23,15 +23,21 @@ func pageParams(c *fiber.Ctx) (before string, limit int, err error) {
 		}
 		limit = n
 	}
-	if cur := c.Query("cursor"); cur != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(cur)
-		id, ok := wallet.CanonicalID(string(raw))
-		if err != nil || !ok {
-			return "", 0, wallet.Errorf(wallet.EInvalidCursor, "cursor is not one this API gave out")
-		}
-		before = id
+	before, err = decodeCursor(c.Query("cursor"))
+	return before, limit, err
+}
+
+// decodeCursor is the id a cursor stands for ("" for none).
+func decodeCursor(cur string) (string, error) {
+	if cur == "" {
+		return "", nil
 	}
-	return before, limit, nil
+	raw, err := base64.RawURLEncoding.DecodeString(cur)
+	id, ok := wallet.CanonicalID(string(raw))
+	if err != nil || !ok {
+		return "", wallet.Errorf(wallet.EInvalidCursor, "cursor is not one this API gave out")
+	}
+	return id, nil
 }
 
 // trimPage cuts rows (limit+1 asked) to the page and returns the next

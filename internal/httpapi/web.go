@@ -46,7 +46,11 @@ type pageData struct {
 	// rendered form, so a double submit makes one transfer.
 	WalletID, Balance, Held, Available, Currency string
 	// Older says the operations shown are not the newest.
-	Older       bool
+	Older bool
+	// AmountHint is an example amount in the currency's format.
+	AmountHint string
+	// Lists say where each of the page's lists stands (paging).
+	Lists       map[string]listPaging
 	CanTransfer bool
 	FormKey     string
 	// EventTypes are the live updates the page follows (space-separated).
@@ -181,30 +185,36 @@ func (s *Server) fillHome(c *fiber.Ctx, p *principal, d *pageData) (string, erro
 	if err != nil {
 		return "home.html", err
 	}
+	d.Balance, d.Held, d.Available = s.cur.Format(w.Balance), s.cur.Format(w.Held), s.cur.Format(w.Available)
+	d.CanTransfer = w.Kind == wallet.KindUser
+	if err := s.fillOperations(c, p, d); err != nil {
+		return "home.html", err
+	}
+	return "home.html", nil
+}
+
+// fillOperations lists the wallet's operations, newest first, twenty
+// from the query's cursor.
+func (s *Server) fillOperations(c *fiber.Ctx, p *principal, d *pageData) error {
 	before, limit, err := pageParams(c)
 	if err != nil {
-		return "home.html", err
+		return err
 	}
 	if c.Query("limit") == "" {
 		limit = 20
 	}
 	ops, err := s.store.WalletOperations(c.UserContext(), p.WalletID, before, limit+1)
 	if err != nil {
-		return "home.html", err
+		return err
 	}
 	ops, next := trimPage(ops, limit, func(op wallet.Operation) string { return op.ID })
 	if next != nil {
 		d.NextCursor = *next
 	}
 	d.Older = before != ""
-	d.Balance, d.Held, d.Available = s.cur.Format(w.Balance), s.cur.Format(w.Held), s.cur.Format(w.Available)
-	d.CanTransfer = w.Kind == wallet.KindUser
 	for _, op := range ops {
 		row := opRow{When: op.CreatedAt.UTC().Format(time.DateTime), Type: string(op.Type),
-			Status: string(op.Status), Amount: s.cur.Format(op.Amount), Details: op.Details}
-		if op.FromWalletID == p.WalletID {
-			row.Amount = "-" + row.Amount
-		}
+			Status: string(op.Status), Amount: s.opAmount(op, p.WalletID), Details: op.Details}
 		if op.FailureCode != "" {
 			row.Status += " (" + op.FailureCode + ")"
 		}
@@ -213,7 +223,24 @@ func (s *Server) fillHome(c *fiber.Ctx, p *principal, d *pageData) (string, erro
 		}
 		d.Operations = append(d.Operations, row)
 	}
-	return "home.html", nil
+	return nil
+}
+
+// opAmount is an operation's amount as it bears on the wallet: a debit
+// signed, a credit not; a reservation or its release, which moves no
+// balance, says so.
+func (s *Server) opAmount(op wallet.Operation, walletID string) string {
+	a := s.cur.Format(op.Amount)
+	switch op.Type {
+	case wallet.OpHold, wallet.OpWithdrawal:
+		return a + " held"
+	case wallet.OpHoldVoid, wallet.OpHoldExpire, wallet.OpWithdrawalFail:
+		return a + " released"
+	}
+	if op.FromWalletID == walletID {
+		return "-" + a
+	}
+	return a
 }
 
 func (s *Server) loginPage(c *fiber.Ctx) error {

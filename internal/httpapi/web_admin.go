@@ -5,16 +5,19 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/walletd/wallet/internal/ledger"
 	"github.com/walletd/wallet/internal/wallet"
 )
 
 // The admin console: the payment systems (create, disable, their
-// settlement balances), the ledger audit, and a link to the queue
-// dashboard; the same use cases as the API.
+// settlement balances), every withdrawal (to fail a stuck one), a hold to
+// void by its id, the ledger audit, and a link to the queue dashboard;
+// the same use cases as the API.
 
 func (s *Server) routesAdminConsole() {
 	s.app.Post("/admin/banks", pageHeaders, s.checkOrigin, s.createBankForm)
 	s.app.Post("/admin/banks/:id/disable", pageHeaders, s.checkOrigin, s.disableBankForm)
+	s.app.Post("/admin/holds/void", pageHeaders, s.checkOrigin, s.voidHoldByIDForm)
 	s.app.Get("/admin/audit", pageHeaders, s.showPage(auditPage))
 }
 
@@ -37,11 +40,50 @@ func (s *Server) fillAdminConsole(c *fiber.Ctx, p *principal, d *pageData) (stri
 	if err != nil {
 		return "admin.html", err
 	}
+	names := map[string]string{}
 	for _, b := range banks {
 		d.Banks = append(d.Banks, bankRow{ID: b.ID, Name: b.Name, Email: b.Email, Status: string(b.Status),
 			Balance: s.cur.Format(b.Balance), Since: b.CreatedAt.UTC().Format(time.DateTime), Active: b.Status == wallet.BankActive})
+		names[b.ID] = b.Name
+	}
+	// Every withdrawal, to fail one that is stuck (an admin may, as the
+	// bank may).
+	before, err := listCursor(c, "withdrawals")
+	if err != nil {
+		return "admin.html", err
+	}
+	ws, err := s.svc.Withdrawals(c.UserContext(), p.User, wallet.WithdrawalFilter{Before: before, Limit: listLimit + 1})
+	if err != nil {
+		return "admin.html", err
+	}
+	ws, next := trimPage(ws, listLimit, func(w wallet.Withdrawal) string { return w.ID })
+	d.paged("withdrawals", before, next)
+	for _, w := range ws {
+		d.Withdrawals = append(d.Withdrawals, withdrawalRow{
+			ID: w.ID, When: w.CreatedAt.UTC().Format(time.DateTime), Status: string(w.Status), Amount: s.cur.Format(w.Amount),
+			WalletID: w.WalletID, Bank: names[w.BankID], Details: w.Details, Reference: w.Reference, Reason: w.FailureReason,
+			Pending: w.Status == wallet.WithdrawalPending, Processing: w.Status == wallet.WithdrawalProcessing,
+		})
 	}
 	return "admin.html", nil
+}
+
+// voidHoldByIDForm voids the hold whose id the admin gives (a dispute, a
+// merchant gone): the same operation as the recipient's void.
+func (s *Server) voidHoldByIDForm(c *fiber.Ctx) error {
+	p, f, fail := s.formStart(c, homePage, "void", "hold_id")
+	if p == nil {
+		return fail(nil)
+	}
+	if p.User.Role != wallet.RoleAdmin {
+		return fail(errNotAdmin)
+	}
+	id, ok := wallet.CanonicalID(f.get("hold_id"))
+	if !ok {
+		return fail(atField("hold_id", errHoldNotFound))
+	}
+	return s.submitForm(c, p, f, homePage, fail, ledger.Request{Caller: p.User, Type: wallet.OpHoldVoid, HoldID: id,
+		RequestHash: ledger.HashRequest(string(wallet.OpHoldVoid), id)})
 }
 
 // errNotAdmin refuses an admin form to anyone else.
@@ -62,7 +104,7 @@ func (s *Server) createBankForm(c *fiber.Ctx) error {
 }
 
 func (s *Server) disableBankForm(c *fiber.Ctx) error {
-	p, _, fail, id := s.rowFormStart(c, homePage, "disable", wallet.Errorf(wallet.EBankNotFound, "payment system not found"))
+	p, _, fail, id := s.rowFormStart(c, homePage, "disable", wallet.Errorf(wallet.EBankNotFound, "bank not found"))
 	if p == nil {
 		return fail(nil)
 	}

@@ -23,8 +23,8 @@ func (s *Server) routesBankConsole() {
 
 // withdrawalRow is a withdrawal in the console's list.
 type withdrawalRow struct {
-	ID, When, Status, Amount, WalletID, Bank, Details, Reference string
-	Pending, Processing                                          bool
+	ID, When, Status, Amount, WalletID, Bank, Details, Reference, Reason string
+	Pending, Processing                                                  bool
 }
 
 func (s *Server) fillBankConsole(c *fiber.Ctx, p *principal, d *pageData) (string, error) {
@@ -35,15 +35,24 @@ func (s *Server) fillBankConsole(c *fiber.Ctx, p *principal, d *pageData) (strin
 			return "bank.html", err
 		}
 		d.Balance = s.cur.Format(w.Balance)
+		if err := s.fillOperations(c, p, d); err != nil {
+			return "bank.html", err
+		}
 	}
-	ws, err := s.svc.Withdrawals(c.UserContext(), p.User, wallet.WithdrawalFilter{Limit: 50})
+	before, err := listCursor(c, "withdrawals")
 	if err != nil {
 		return "bank.html", err
 	}
+	ws, err := s.svc.Withdrawals(c.UserContext(), p.User, wallet.WithdrawalFilter{Before: before, Limit: listLimit + 1})
+	if err != nil {
+		return "bank.html", err
+	}
+	ws, next := trimPage(ws, listLimit, func(w wallet.Withdrawal) string { return w.ID })
+	d.paged("withdrawals", before, next)
 	for _, w := range ws {
 		d.Withdrawals = append(d.Withdrawals, withdrawalRow{
 			ID: w.ID, When: w.CreatedAt.UTC().Format(time.DateTime), Status: string(w.Status), Amount: s.cur.Format(w.Amount),
-			WalletID: w.WalletID, Details: w.Details, Reference: w.Reference,
+			WalletID: w.WalletID, Details: w.Details, Reference: w.Reference, Reason: w.FailureReason,
 			Pending: w.Status == wallet.WithdrawalPending, Processing: w.Status == wallet.WithdrawalProcessing,
 		})
 	}
@@ -93,7 +102,7 @@ func (s *Server) endWithdrawalForm(typ wallet.OpType, as wallet.WithdrawalStatus
 		}
 		note := f.get(field)
 		if typ == wallet.OpWithdrawalFail && note == "" {
-			return fail(wallet.Errorf(wallet.EInvalidDetails, "say why the withdrawal failed"))
+			return fail(wallet.Errorf(wallet.EInvalidDetails, "reason is required"))
 		}
 		note, err := ledger.CheckDetails(note, false)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"html"
 	"html/template"
 	"log/slog"
@@ -21,9 +22,8 @@ import (
 // Forms on the pages. A post starts with formStart (the session, the form
 // and its CSRF token). When it succeeds the browser is sent back to the
 // page (post, redirect, get). When it fails the page is rendered again
-// with the error's status, the contract's message beside the field it
-// concerns (or at the top of the page when it concerns none) and the
-// values that were sent, so nothing typed is lost but passwords.
+// with the error's status, the contract's message at the top of the page
+// and beside the field it concerns, and the values that were sent, so nothing typed is lost but passwords.
 
 // webPage is a page that holds forms: where it lives, and how it fills
 // what it shows, returning its template.
@@ -59,8 +59,20 @@ var fieldsOf = map[string][]string{
 	wallet.EBankNotFound:       {"bank_id"},
 	wallet.EInvalidURL:         {"url"},
 	wallet.EInvalidEventType:   {"events"},
-	wallet.EInvalidRequest:     {"redirect_uris"},
 }
+
+// fieldError is an error about one field, named by the handler where the
+// code alone cannot say which (invalid_request).
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (e fieldError) Error() string { return e.err.Error() }
+func (e fieldError) Unwrap() error { return e.err }
+
+// atField says that err concerns the form's field.
+func atField(field string, err error) error { return fieldError{field, err} }
 
 // secretFields are never echoed back into a page.
 var secretFields = map[string]bool{"password": true, "csrf_token": true, "idempotency_key": true}
@@ -70,7 +82,12 @@ var secretFields = map[string]bool{"password": true, "csrf_token": true, "idempo
 func newFailure(form string, fields []string, f formFields, err error) (*formFailure, string, int) {
 	code, msg := publicError(err)
 	ff := &formFailure{Form: form, Message: msg, Values: formFields{}}
-	for _, want := range fieldsOf[code] {
+	candidates := fieldsOf[code]
+	var at fieldError
+	if errors.As(err, &at) {
+		candidates = []string{at.field}
+	}
+	for _, want := range candidates {
 		if containsString(fields, want) {
 			ff.Field = want
 			break
@@ -97,10 +114,20 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
+// amountHint is an example amount in the currency's format (10 units),
+// for the amount fields' placeholders.
+func (s *Server) amountHint() string {
+	a := wallet.Amount(10)
+	for range s.cur.Digits {
+		a *= 10
+	}
+	return s.cur.Format(a)
+}
+
 // userPage is what every signed-in page starts from.
 func (s *Server) userPage(c *fiber.Ctx, p *principal, path string) pageData {
 	d := pageData{SignedIn: true, CSRF: p.CSRF, Name: p.User.Name, Currency: s.cur.Code, WalletID: p.WalletID,
-		Path: path, Role: string(p.User.Role), FormKey: newFormKey()}
+		Path: path, Role: string(p.User.Role), FormKey: newFormKey(), AmountHint: s.amountHint()}
 	if p.User.Role != wallet.RoleAdmin {
 		d.Unread = s.unread(c, p.User.ID)
 		// Every page follows the user's events: its lists and the unread
@@ -108,6 +135,17 @@ func (s *Server) userPage(c *fiber.Ctx, p *principal, path string) pageData {
 		d.EventTypes = strings.Join(wallet.EventTypes, " ")
 	}
 	return d
+}
+
+// errNotWalletOwner refuses a wallet owner's page to a bank or an admin.
+var errNotWalletOwner = wallet.Errorf(wallet.EForbidden, "this page is for wallet owners")
+
+// walletOwnerPage lets users through, and no one else.
+func walletOwnerPage(p *principal) error {
+	if p.User.Role != wallet.RoleUser {
+		return errNotWalletOwner
+	}
+	return nil
 }
 
 // showPage serves a page to the browser signed in, or sends it to log in.
@@ -188,12 +226,9 @@ func (s *Server) renderFailed(c *fiber.Ctx, tmpl string, d pageData, form string
 	if status >= fiber.StatusInternalServerError {
 		s.log.Error("form failed", slog.String("path", c.Path()), slog.Any("error", err))
 	}
-	if ff.Field == "" {
-		// About the form as a whole (or one no longer on the page): at
-		// the top of the page.
-		d.Error = ff.Message
-	}
-	d.Failed = ff
+	// At the top of the page always (announced, and seen even when the
+	// form is no longer on the page), and beside its field too.
+	d.Error, d.Failed = ff.Message, ff
 	setRetryAfter(c, code, err)
 	return s.render(c, status, tmpl, d)
 }
@@ -213,9 +248,10 @@ func newFormKey() string {
 // moneyFields reads a form's wallet_id, amount and details (required
 // for a deposit), or the error that refuses them.
 func (s *Server) moneyFields(f formFields, detailsRequired bool) (walletID string, amount wallet.Amount, details string, err error) {
-	id, ok := wallet.CanonicalID(f.get("wallet_id"))
-	if !ok {
-		return "", 0, "", wallet.Errorf(wallet.EWalletNotFound, "no wallet has this id")
+	raw := f.get("wallet_id")
+	id, err := walletIDField(&raw)
+	if err != nil {
+		return "", 0, "", err
 	}
 	if amount, err = s.cur.ParseAmount(f.get("amount"), s.cfg.MaxAmount); err != nil {
 		return "", 0, "", err
@@ -273,9 +309,22 @@ func (s *Server) submitFormWith(c *fiber.Ctx, p *principal, f formFields, pg web
 // messages come as codes only, so a crafted link cannot put words on the
 // page.
 func flash(c *fiber.Ctx, d *pageData) {
-	if code := c.Query("error"); code != "" {
-		d.Error = "Not done: " + strings.ReplaceAll(safeCode(code), "_", " ") + "."
+	code := c.Query("error")
+	if code == "" {
+		return
 	}
+	if msg, ok := flashMessages[code]; ok {
+		d.Error = msg
+		return
+	}
+	d.Error = "Not done: " + strings.ReplaceAll(safeCode(code), "_", " ") + "."
+}
+
+// flashMessages word the codes a form post redirects with.
+var flashMessages = map[string]string{
+	eCSRF:                  "Not done: the form has expired; reload the page and try again.",
+	wallet.EInvalidRequest: "Not done: the form was not sent as this page sends it; reload the page and try again.",
+	eUnsupportedMediaType:  "Not done: the form was not sent as this page sends it; reload the page and try again.",
 }
 
 // safeCode passes only snake_case codes through.
@@ -289,6 +338,34 @@ func safeCode(code string) string {
 		}
 	}
 	return code
+}
+
+// Pages with several lists page each apart: a list's cursor is in the
+// query under the list's name, listLimit rows at a time.
+const listLimit = 20
+
+// listCursor reads the cursor of one of the page's lists.
+func listCursor(c *fiber.Ctx, list string) (string, error) {
+	return decodeCursor(c.Query(list))
+}
+
+// paged notes where a list of the page starts (before) and its next
+// page's cursor.
+func (d *pageData) paged(list, before string, next *string) {
+	if d.Lists == nil {
+		d.Lists = map[string]listPaging{}
+	}
+	lp := listPaging{Older: before != ""}
+	if next != nil {
+		lp.Next = *next
+	}
+	d.Lists[list] = lp
+}
+
+// listPaging is where one list of a page stands.
+type listPaging struct {
+	Older bool   // shown from a cursor, not from the newest
+	Next  string // the next page's cursor, "" on the last
 }
 
 // The templates' form helpers: each takes the page's data, the form's
@@ -306,6 +383,22 @@ var formFuncs = template.FuncMap{
 	},
 	// fieldError is the message beside the field it concerns.
 	"fieldError": fieldErrorHTML,
+	// moreLinks are a list's "Newest" and "Older" links.
+	"moreLinks": func(d pageData, list, what string) template.HTML {
+		lp := d.Lists[list]
+		var parts []string
+		if lp.Older {
+			parts = append(parts, `<a href="`+html.EscapeString(d.Path)+`">Newest `+html.EscapeString(what)+`</a>`)
+		}
+		if lp.Next != "" {
+			parts = append(parts, `<a id="older-`+html.EscapeString(list)+`" href="`+html.EscapeString(d.Path+"?"+list+"="+url.QueryEscape(lp.Next))+
+				`">Older `+html.EscapeString(what)+`</a>`)
+		}
+		if len(parts) == 0 {
+			return ""
+		}
+		return template.HTML("<p>" + strings.Join(parts, " · ") + "</p>")
+	},
 	// input is a labelled text field of the form: the value a failed
 	// post sent, and the error beside it when it concerns this field.
 	// attrs are the input's own ("required", "type=email", "id=x": the id
@@ -347,7 +440,7 @@ func fieldErrorHTML(d pageData, form, field string) template.HTML {
 	if !failedAt(d, form, field) {
 		return ""
 	}
-	return template.HTML(`<p class="field-error" id="` + errorID(form, field) + `" role="alert">` +
+	return template.HTML(`<p class="field-error" id="` + errorID(form, field) + `">` +
 		html.EscapeString(d.Failed.Message) + `</p>`)
 }
 

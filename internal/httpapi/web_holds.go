@@ -34,11 +34,21 @@ var (
 
 func (s *Server) fillHolds(c *fiber.Ctx, p *principal, d *pageData) (string, error) {
 	d.Title = "Holds"
+	if err := walletOwnerPage(p); err != nil {
+		return "holds.html", err
+	}
 	for _, role := range []string{"payer", "recipient"} {
-		hs, err := s.svc.Holds(c.UserContext(), p.User, wallet.HoldFilter{Role: role, Limit: 20})
+		list := map[string]string{"payer": "placed", "recipient": "for_me"}[role]
+		before, err := listCursor(c, list)
 		if err != nil {
 			return "holds.html", err
 		}
+		hs, err := s.svc.Holds(c.UserContext(), p.User, wallet.HoldFilter{Role: role, Before: before, Limit: listLimit + 1})
+		if err != nil {
+			return "holds.html", err
+		}
+		hs, next := trimPage(hs, listLimit, func(h wallet.Hold) string { return h.ID })
+		d.paged(list, before, next)
 		for _, h := range hs {
 			row := holdRow{ID: h.ID, When: h.CreatedAt.UTC().Format(time.DateTime), Status: string(h.Status),
 				Amount: s.cur.Format(h.Amount), Captured: s.cur.Format(h.Captured), Remaining: s.cur.Format(h.Remaining()),
@@ -64,13 +74,9 @@ func (s *Server) placeHoldForm(c *fiber.Ctx) error {
 	if err != nil {
 		return fail(err)
 	}
-	exp := wallet.DefaultHoldExpiry
-	if h := f.get("expires_in_hours"); h != "" {
-		n, err := strconv.Atoi(h)
-		if err != nil || n < 1 || time.Duration(n)*time.Hour > wallet.MaxHoldExpiry {
-			return fail(wallet.Errorf(wallet.EInvalidExpiry, "a hold expires after 1 to %d hours", int(wallet.MaxHoldExpiry/time.Hour)))
-		}
-		exp = time.Duration(n) * time.Hour
+	exp, err := expiryField(f)
+	if err != nil {
+		return fail(err)
 	}
 	return s.submitForm(c, p, f, holdsPage, fail, ledger.Request{Caller: p.User, Type: wallet.OpHold, ToWalletID: to,
 		Amount: amount, Details: details, ExpiresIn: exp,
@@ -104,4 +110,18 @@ func (s *Server) voidHoldForm(c *fiber.Ctx) error {
 	}
 	return s.submitForm(c, p, f, holdsPage, fail, ledger.Request{Caller: p.User, Type: wallet.OpHoldVoid, HoldID: id,
 		RequestHash: ledger.HashRequest(string(wallet.OpHoldVoid), id)})
+}
+
+// expiryField reads a form's expires_in_hours: a hold's or a payment
+// request's life, the default when empty.
+func expiryField(f formFields) (time.Duration, error) {
+	h := f.get("expires_in_hours")
+	if h == "" {
+		return wallet.DefaultHoldExpiry, nil
+	}
+	n, err := strconv.Atoi(h)
+	if err != nil || n < 1 || time.Duration(n)*time.Hour > wallet.MaxHoldExpiry {
+		return 0, wallet.Errorf(wallet.EInvalidExpiry, "expires after 1 to %d hours", int(wallet.MaxHoldExpiry/time.Hour))
+	}
+	return time.Duration(n) * time.Hour, nil
 }

@@ -42,10 +42,16 @@ func (s *Server) fillNotifications(c *fiber.Ctx, p *principal, d *pageData) (str
 	if s.notes == nil {
 		return "notifications.html", nil
 	}
-	ns, count, err := s.notes.Feed(c.UserContext(), p.User.ID, "", false, 50)
+	before, err := listCursor(c, "notes")
 	if err != nil {
 		return "notifications.html", err
 	}
+	ns, count, err := s.notes.Feed(c.UserContext(), p.User.ID, before, false, listLimit+1)
+	if err != nil {
+		return "notifications.html", err
+	}
+	ns, next := trimPage(ns, listLimit, func(n wallet.Notification) string { return n.ID })
+	d.paged("notes", before, next)
 	d.Unread = count
 	for _, n := range ns {
 		d.Notes = append(d.Notes, noteRow{ID: n.ID, When: n.CreatedAt.UTC().Format(time.DateTime), Type: n.Type,

@@ -66,7 +66,14 @@ func (s *Server) addOAuthClientForm(c *fiber.Ctx) error {
 			uris = append(uris, u)
 		}
 	}
-	cl, secret, err := s.oauth.RegisterClient(c.UserContext(), f.get("name"), wallet.ClientType(f.get("type")), uris)
+	typ := wallet.ClientType(f.get("type"))
+	if typ != wallet.ClientPublic && typ != wallet.ClientConfidential {
+		return fail(atField("type", wallet.Errorf(wallet.EInvalidRequest, `type must be "public" or "confidential"`)))
+	}
+	cl, secret, err := s.oauth.RegisterClient(c.UserContext(), f.get("name"), typ, uris)
+	if wallet.ErrorCode(err) == wallet.EInvalidRequest {
+		err = atField("redirect_uris", err) // the name and the type are checked above
+	}
 	if err != nil {
 		return fail(err)
 	}

@@ -23,8 +23,8 @@ func (s *Server) routesRequestsPage() {
 
 // requestRow is a payment request in the page's lists.
 type requestRow struct {
-	ID, When, Status, Amount, Other, Details string
-	Open                                     bool
+	ID, When, Status, Amount, Other, Details, Expires string
+	Open                                              bool
 }
 
 var (
@@ -34,14 +34,24 @@ var (
 
 func (s *Server) fillRequests(c *fiber.Ctx, p *principal, d *pageData) (string, error) {
 	d.Title = "Payment requests"
+	if err := walletOwnerPage(p); err != nil {
+		return "requests.html", err
+	}
 	for _, dir := range []string{"incoming", "outgoing"} {
-		rs, err := s.svc.PaymentRequests(c.UserContext(), p.User, wallet.RequestFilter{Direction: dir, Limit: 20})
+		before, err := listCursor(c, dir)
 		if err != nil {
 			return "requests.html", err
 		}
+		rs, err := s.svc.PaymentRequests(c.UserContext(), p.User, wallet.RequestFilter{Direction: dir, Before: before, Limit: listLimit + 1})
+		if err != nil {
+			return "requests.html", err
+		}
+		rs, next := trimPage(rs, listLimit, func(r wallet.PaymentRequest) string { return r.ID })
+		d.paged(dir, before, next)
 		for _, r := range rs {
 			row := requestRow{ID: r.ID, When: r.CreatedAt.UTC().Format(time.DateTime), Status: string(r.Status),
-				Amount: s.cur.Format(r.Amount), Details: r.Details, Open: r.Status == wallet.RequestOpen}
+				Amount: s.cur.Format(r.Amount), Details: r.Details, Expires: r.ExpiresAt.UTC().Format(time.DateTime),
+				Open: r.Status == wallet.RequestOpen}
 			if dir == "incoming" {
 				row.Other = r.ToWalletID
 				d.Incoming = append(d.Incoming, row)
@@ -55,7 +65,7 @@ func (s *Server) fillRequests(c *fiber.Ctx, p *principal, d *pageData) (string, 
 }
 
 func (s *Server) createRequestForm(c *fiber.Ctx) error {
-	p, f, fail := s.formStart(c, requestsPage, "request", moneyFormFields...)
+	p, f, fail := s.formStart(c, requestsPage, "request", append(moneyFormFields, "expires_in_hours")...)
 	if p == nil {
 		return fail(nil)
 	}
@@ -63,7 +73,11 @@ func (s *Server) createRequestForm(c *fiber.Ctx) error {
 	if err != nil {
 		return fail(err)
 	}
-	if _, err := s.svc.CreatePaymentRequest(c.UserContext(), p.User, payer, amount, details, wallet.DefaultHoldExpiry); err != nil {
+	exp, err := expiryField(f)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := s.svc.CreatePaymentRequest(c.UserContext(), p.User, payer, amount, details, exp); err != nil {
 		return fail(err)
 	}
 	return c.Redirect(requestsPage.path, fiber.StatusSeeOther)
@@ -86,7 +100,7 @@ func (s *Server) closeRequestForm(decline bool) fiber.Handler {
 		action = "decline"
 	}
 	return func(c *fiber.Ctx) error {
-		p, f, fail, id := s.rowFormStart(c, requestsPage, action, errRequestNotFound)
+		p, f, fail, id := s.rowFormStart(c, requestsPage, action, errRequestNotFound, "reason")
 		if p == nil {
 			return fail(nil)
 		}

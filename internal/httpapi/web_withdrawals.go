@@ -30,23 +30,35 @@ var (
 
 func (s *Server) fillWithdrawals(c *fiber.Ctx, p *principal, d *pageData) (string, error) {
 	d.Title = "Withdrawals"
-	banks, err := s.store.Banks(c.UserContext(), true)
+	if err := walletOwnerPage(p); err != nil {
+		return "withdrawals.html", err
+	}
+	banks, err := s.store.Banks(c.UserContext(), false)
 	if err != nil {
 		return "withdrawals.html", err
 	}
 	names := map[string]string{}
 	for _, b := range banks {
-		d.BankChoices = append(d.BankChoices, bankChoice{ID: b.ID, Name: b.Name})
+		if b.Status == wallet.BankActive {
+			d.BankChoices = append(d.BankChoices, bankChoice{ID: b.ID, Name: b.Name})
+		}
 		names[b.ID] = b.Name
 	}
-	ws, err := s.svc.Withdrawals(c.UserContext(), p.User, wallet.WithdrawalFilter{Limit: 20})
+	before, err := listCursor(c, "withdrawals")
 	if err != nil {
 		return "withdrawals.html", err
 	}
+	ws, err := s.svc.Withdrawals(c.UserContext(), p.User, wallet.WithdrawalFilter{Before: before, Limit: listLimit + 1})
+	if err != nil {
+		return "withdrawals.html", err
+	}
+	ws, next := trimPage(ws, listLimit, func(w wallet.Withdrawal) string { return w.ID })
+	d.paged("withdrawals", before, next)
 	for _, w := range ws {
 		d.Withdrawals = append(d.Withdrawals, withdrawalRow{
 			ID: w.ID, When: w.CreatedAt.UTC().Format(time.DateTime), Status: string(w.Status), Amount: s.cur.Format(w.Amount),
-			Bank: names[w.BankID], Details: w.Details, Reference: w.Reference, Pending: w.Status == wallet.WithdrawalPending,
+			Bank: names[w.BankID], Details: w.Details, Reference: w.Reference, Reason: w.FailureReason,
+			Pending: w.Status == wallet.WithdrawalPending,
 		})
 	}
 	return "withdrawals.html", nil
@@ -59,7 +71,7 @@ func (s *Server) requestWithdrawalForm(c *fiber.Ctx) error {
 	}
 	bank, ok := wallet.CanonicalID(f.get("bank_id"))
 	if !ok {
-		return fail(wallet.Errorf(wallet.EBankNotFound, "payment system not found"))
+		return fail(wallet.Errorf(wallet.EBankNotFound, "bank not found"))
 	}
 	amount, err := s.cur.ParseAmount(f.get("amount"), s.cfg.MaxAmount)
 	if err != nil {
