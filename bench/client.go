@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -75,11 +76,20 @@ func retryable(err error) bool {
 	return ae.Code == "wallet_busy" || ae.Code == "request_in_progress" || ae.Status >= 500
 }
 
+// A session cookie as a request's Auth, and the cookie's name (the
+// service's).
+const (
+	cookiePrefix      = "Cookie "
+	sessionCookieName = "wallet_session"
+)
+
 // request is one API call.
 type request struct {
 	Method string
 	Path   string
-	// Auth is the whole Authorization header ("Bearer ...", "Basic ...").
+	// Auth is the whole Authorization header ("Bearer ...", "Basic "), or
+	// "Cookie " and a session cookie: then the request carries the cookie
+	// and the Origin a browser on the service's pages would send.
 	Auth    string
 	IdemKey string
 	Prefer  string
@@ -100,7 +110,10 @@ func (c *client) do(ctx context.Context, r request, out any) (int, error) {
 	if r.Body != nil {
 		req.Header["Content-Type"] = []string{"application/json"}
 	}
-	if r.Auth != "" {
+	if cookie, ok := strings.CutPrefix(r.Auth, cookiePrefix); ok {
+		req.Header["Cookie"] = []string{cookie}
+		req.Header["Origin"] = []string{c.base}
+	} else if r.Auth != "" {
 		req.Header["Authorization"] = []string{r.Auth}
 	}
 	if r.IdemKey != "" {

@@ -39,7 +39,8 @@ type Config struct {
 	HoldShare    float64
 
 	// Auth is how the users and the bank call: "token" (opaque Bearer
-	// tokens of POST /api/tokens) or "jwt" (OAuth access tokens).
+	// tokens of POST /api/tokens), "cookie" (users with session cookies)
+	// or "jwt" (OAuth access tokens).
 	Auth string
 	// Webhooks registers a webhook endpoint (a sink in the bench) for
 	// every user.
@@ -129,7 +130,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.Float64Var(&c.HotShare, "hot-share", 0, "share of transfers debited from one hot wallet, 0..1")
 	fs.Float64Var(&c.DepositShare, "deposit-share", 0, "share of deposits among operations, 0..1")
 	fs.Float64Var(&c.HoldShare, "hold-share", 0, "share of holds placed for one hot merchant wallet (and captured by it 200 ms later), 0..1")
-	fs.StringVar(&c.Auth, "auth", "token", "how clients authenticate: token (opaque Bearer tokens from POST /api/tokens) or jwt (OAuth access tokens: authorization code + PKCE for users, client credentials for the bank)")
+	fs.StringVar(&c.Auth, "auth", "token", "how clients authenticate: token (opaque Bearer tokens from POST /api/tokens), cookie (users sign in with POST /api/login and call with the session cookie and an Origin, as the web pages do; the bank keeps a token) or jwt (OAuth access tokens: authorization code + PKCE for users, client credentials for the bank)")
 	fs.IntVar(&c.WebhookNice, "webhook-nice", 0, "with -webhooks and -start: run the deliveries in a worker of their own at this niceness (1-19), the other workers serving the operations alone")
 	fs.BoolVar(&c.Webhooks, "webhooks", false, "register a webhook for every user (a sink in this process answers 204), to measure the money path with deliveries flowing")
 	fs.IntVar(&c.RedisDB, "redis-db", 9, "Redis database for a started service (flushed first)")
@@ -208,8 +209,8 @@ func (c *Config) validate() error {
 	if c.HotShare < 0 || c.HotShare > 1 || c.DepositShare < 0 || c.DepositShare > 1 || c.HoldShare < 0 || c.HoldShare > 1 {
 		errs = append(errs, errors.New("-hot-share, -deposit-share, -hold-share: 0..1"))
 	}
-	if c.Auth != "token" && c.Auth != "jwt" {
-		errs = append(errs, errors.New("-auth: token or jwt"))
+	if c.Auth != "token" && c.Auth != "cookie" && c.Auth != "jwt" {
+		errs = append(errs, errors.New("-auth: token, cookie or jwt"))
 	}
 	if c.RedisDB < 0 || c.RedisDB > 15 {
 		errs = append(errs, errors.New("-redis-db: 0..15"))

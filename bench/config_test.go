@@ -101,9 +101,15 @@ func TestParseFlagsRefuses(t *testing.T) {
 		{"-start", "-admin", "no-password"},
 		{"-url", "localhost:8080"},
 		{"-start", "extra"},
+		{"-start", "-auth", "basic"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) accepted", args)
+		}
+	}
+	for _, auth := range []string{"token", "cookie", "jwt"} {
+		if c := mustParse(t, "-start", "-auth", auth); c.Auth != auth {
+			t.Errorf("-auth %s parsed as %q", auth, c.Auth)
 		}
 	}
 	c := mustParse(t, "-start", "-admin", "root@example.org:pass:word")

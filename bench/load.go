@@ -145,6 +145,8 @@ type driver struct {
 	seed       uint64
 	keyPrefix  string // makes Idempotency-Keys unique to the run and phase
 	start      time.Time
+	// sample reads the CPU budget's counters (nil: no budget).
+	sample func() cpuSample
 
 	// Live counts for the progress display.
 	accepted, busy, errors atomic.Int64
@@ -169,6 +171,9 @@ type phaseLoad struct {
 	// CPU is the generator's CPU time over Elapsed, the phase's wall time
 	// including the answers still in flight at its end.
 	CPU, Elapsed time.Duration
+	// Window are the CPU counters at the start and the end of the
+	// measured window (after the warm-up, to the phase's end).
+	Window [2]cpuSample
 }
 
 // run drives the phase and returns what it saw. It stops starting
@@ -176,6 +181,7 @@ type phaseLoad struct {
 func (d *driver) run(ctx context.Context, u *ui) *phaseLoad {
 	cpu := cpuTime()
 	d.start = time.Now()
+	window := d.sampleWindow(ctx)
 	stopProgress := d.progress(u)
 	var tallies []*tally
 	var unsent, offered int64
@@ -187,7 +193,33 @@ func (d *driver) run(ctx context.Context, u *ui) *phaseLoad {
 	stopProgress()
 	l := merge(d.start, tallies, unsent, offered)
 	l.CPU, l.Elapsed = cpuTime()-cpu, time.Since(d.start)
+	l.Window = <-window
 	return l
+}
+
+// sampleWindow reads the CPU counters at the measured window's start and
+// end, and sends both when done (or when ctx ends, what it has).
+func (d *driver) sampleWindow(ctx context.Context) <-chan [2]cpuSample {
+	out := make(chan [2]cpuSample, 1)
+	if d.sample == nil {
+		out <- [2]cpuSample{}
+		return out
+	}
+	go func() {
+		var w [2]cpuSample
+		defer func() { out <- w }()
+		for i, at := range []time.Duration{d.spec.Warmup, d.spec.Duration} {
+			t := time.NewTimer(time.Until(d.start.Add(at)))
+			select {
+			case <-t.C:
+				w[i] = d.sample()
+			case <-ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+	}()
+	return out
 }
 
 // cpuTime is the CPU time this process has used so far: the generator

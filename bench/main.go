@@ -216,7 +216,7 @@ func runPhases(ctx context.Context, cfg Config, spec runSpec, c *client, pop *po
 		}
 		u.logf("phase %s: %s for %s", p.Name, load, p.Duration)
 		d := &driver{c: c, pop: pop, spec: p, maxRetries: cfg.MaxRetries, seed: cfg.Seed + uint64(i),
-			keyPrefix: fmt.Sprintf("bench-%s-%d-", runID, i)}
+			keyPrefix: fmt.Sprintf("bench-%s-%d-", runID, i), sample: func() cpuSample { return sampleCPU(svc) }}
 		l := d.run(ctx, u)
 		u.logf("phase %s: %d accepted; reading final states", p.Name, len(l.Ops))
 		readFinals(ctx, c, pop, l, cfg.DrainTimeout, conns(p), u)

@@ -189,6 +189,21 @@ func printPhase(w io.Writer, s *Summary) {
 		}
 	}
 	fmt.Fprintln(w, gen)
+	if b := s.CPU; b != nil {
+		cells := []string{}
+		header := []string{}
+		for _, part := range cpuParts {
+			header = append(header, part)
+			cells = append(cells, fmt.Sprintf("%.3f", b.PerOpMs[part]))
+		}
+		row(w, "CPU ms per op", append(header, "total")...)
+		row(w, "", append(cells, fmt.Sprintf("%.3f", b.TotalPerOp))...)
+		cores := []string{}
+		for _, part := range cpuParts {
+			cores = append(cores, fmt.Sprintf("%.2f", b.Cores[part]))
+		}
+		row(w, "cores busy", append(cores, fmt.Sprintf("%.2f", b.TotalCores))...)
+	}
 }
 
 // printOverview writes one line per phase of every run, and the baseline

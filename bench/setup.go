@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -25,8 +27,9 @@ const (
 // user is one signed-up wallet owner.
 type user struct {
 	WalletID string
-	// Auth is the Authorization header: a Bearer token, so that no request
-	// under load pays for a password hash.
+	// Auth is how the user calls (see request.Auth): a Bearer token or a
+	// session cookie, so that no request under load pays for a password
+	// hash.
 	Auth string
 }
 
@@ -49,6 +52,11 @@ func setup(ctx context.Context, c *client, cfg Config, spec runSpec, runID strin
 	issue := func(ctx context.Context, cred credentials) (string, error) { return token(ctx, c, basicAuth(cred)) }
 	var bank string
 	var err error
+	if cfg.Auth == "cookie" {
+		// Users sign in as a browser would; the bank, not a browser, keeps
+		// its token.
+		issue = func(ctx context.Context, cred credentials) (string, error) { return sessionCookie(ctx, c, cred) }
+	}
 	if cfg.Auth == "jwt" {
 		clientID, rerr := registerOAuthClient(ctx, c, cfg.Admin)
 		if rerr != nil {
@@ -154,6 +162,39 @@ func token(ctx context.Context, c *client, auth string) (string, error) {
 		return "", err
 	}
 	return "Bearer " + t.AccessToken, nil
+}
+
+// sessionCookie signs in with POST /api/login and returns the session
+// cookie as a request's Auth.
+func sessionCookie(ctx context.Context, c *client, cred credentials) (string, error) {
+	body, _ := json.Marshal(map[string]string{"email": cred.Email, "password": cred.Password})
+	var cookie string
+	err := withRetry(ctx, func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/login", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if resp.StatusCode != http.StatusOK {
+			return decodeAPIError(resp.StatusCode, data)
+		}
+		for _, ck := range resp.Cookies() {
+			if ck.Name == sessionCookieName && ck.Value != "" {
+				cookie = ck.Name + "=" + ck.Value
+			}
+		}
+		if cookie == "" {
+			return errors.New("POST /api/login set no session cookie")
+		}
+		return nil
+	})
+	return cookiePrefix + cookie, err
 }
 
 // signUp creates user i of the run and gets its token. A sign-up whose

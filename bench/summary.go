@@ -119,8 +119,11 @@ type Summary struct {
 	Generator *GeneratorLag `json:"generator,omitempty"`
 	// GeneratorCPU is how many cores the generator itself kept busy on
 	// average during the phase.
-	GeneratorCPU float64  `json:"generator_cpu_cores"`
-	Series       []Second `json:"series"`
+	GeneratorCPU float64 `json:"generator_cpu_cores"`
+	// CPU is the measured window's CPU budget by part (a started service
+	// only).
+	CPU    *CPUBudget `json:"cpu,omitempty"`
+	Series []Second   `json:"series"`
 }
 
 // summarize computes a phase's figures from what the generator saw and
@@ -197,6 +200,7 @@ func summarize(spec phaseSpec, l *phaseLoad) Summary {
 	s.CompletedCapturesPerSec = float64(captures) / window
 	s.DrainS = max(lastFinal-spec.Duration, 0).Seconds()
 	s.Accept, s.AcceptToFinal = latencyOf(accept), latencyOf(toFinal)
+	s.CPU = budget(l.Window[0], l.Window[1], completed, spec.Duration-spec.Warmup)
 	s.Series = series.build()
 	return s
 }
