@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -37,6 +38,7 @@ func TestPageFormsRefuseForgeries(t *testing.T) {
 		{web, "/withdrawals", url.Values{"bank_id": {id}, "amount": {"1.00"}, "details": {"IBAN"}}},
 		{web, "/withdrawals/" + id + "/cancel", url.Values{}},
 		{web, "/notifications/read", url.Values{}},
+		{web, "/notifications/" + id + "/read", url.Values{}},
 		{bank, "/bank/deposit", url.Values{"wallet_id": {alice.WalletID}, "amount": {"1.00"}, "details": {"x"}}},
 		{bank, "/bank/withdrawals/" + id + "/processing", url.Values{}},
 		{bank, "/bank/withdrawals/" + id + "/complete", url.Values{}},
@@ -267,6 +269,17 @@ func TestWalletPage(t *testing.T) {
 	notes = string(mustRaw(t, web, rawReq{method: "GET", path: strings.ReplaceAll(olderNotes, "&amp;", "&"), noRedirect: true}).Raw)
 	if n := strings.Count(notes, `<tr id="n-`); total <= 20 || n != total-20 || !strings.Contains(notes, `<a href="/notifications">Newest notifications</a>`) {
 		t.Errorf("the notifications' second page: %d rows of %d", n, total)
+	}
+
+	// One marked read on the page: one fewer unread, that one read.
+	one := feed.Body["notifications"].([]any)[0].(map[string]any)["notification_id"].(string)
+	r = postForm(t, web, "/notifications/"+one+"/read", url.Values{"csrf_token": {pageCSRF(t, web)}}, H{"Origin": e.BaseURL})
+	if r.Status != http.StatusSeeOther {
+		t.Fatalf("mark one read: %s", r)
+	}
+	after := api.Must(t, "GET", "/api/notifications?limit=1", nil, nil)
+	if after.Body["unread_count"].(json.Number).String() != strconv.Itoa(total-1) {
+		t.Errorf("unread after marking one read: %s, want %d", after.Body["unread_count"], total-1)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 func (s *Server) routesNotificationsPage() {
 	s.app.Get("/notifications", pageHeaders, s.showPage(notificationsPage))
 	s.app.Post("/notifications/read", pageHeaders, s.checkOrigin, s.markReadForm)
+	s.app.Post("/notifications/:id/read", pageHeaders, s.checkOrigin, s.markOneReadForm)
 }
 
 // noteRow is a notification in the page's list.
@@ -84,6 +85,21 @@ func (s *Server) markReadForm(c *fiber.Ctx) error {
 		return fail(wallet.Errorf(wallet.EInvalidRequest, "notifications are off"))
 	}
 	if err := s.notes.MarkRead(c.UserContext(), p.User.ID, nil, true); err != nil {
+		return fail(err)
+	}
+	return c.Redirect(notificationsPage.path, fiber.StatusSeeOther)
+}
+
+// markOneReadForm marks one notification read.
+func (s *Server) markOneReadForm(c *fiber.Ctx) error {
+	p, _, fail, id := s.rowFormStart(c, notificationsPage, "read", wallet.Errorf(wallet.EInvalidRequest, "no such notification"))
+	if p == nil {
+		return fail(nil)
+	}
+	if s.notes == nil {
+		return fail(wallet.Errorf(wallet.EInvalidRequest, "notifications are off"))
+	}
+	if err := s.notes.MarkRead(c.UserContext(), p.User.ID, []string{id}, false); err != nil {
 		return fail(err)
 	}
 	return c.Redirect(notificationsPage.path, fiber.StatusSeeOther)
