@@ -242,14 +242,14 @@ func TestWalletPage(t *testing.T) {
 		!strings.Contains(page, `id="available">19.50 `) {
 		t.Errorf("the wallet's figures on the page: %.400s", between(page, `<div id="summary"`, "</div>"))
 	}
-	older := between(page, `<a id="older" href="`, `"`)
+	older := between(page, `<a id="older-cursor" href="`, `"`)
 	if rows != 20 || older == "" {
 		t.Fatalf("the first page: %d operations, older link %q", rows, older)
 	}
 	next := mustRaw(t, web, rawReq{method: "GET", path: strings.ReplaceAll(older, "&amp;", "&"), noRedirect: true})
 	rest := string(next.Raw)
 	if n := strings.Count(between(rest, `<div id="operations" data-live>`, "</div>"), "<tr><td>"); next.Status != 200 || n != 3 ||
-		strings.Contains(rest, `id="older"`) || !strings.Contains(rest, `<a href="/">Newest operations</a>`) {
+		strings.Contains(rest, `id="older-cursor"`) || !strings.Contains(rest, `<a href="/">Newest operations</a>`) {
 		t.Errorf("the second page: %s with %d operations", next, n)
 	}
 	if !strings.Contains(page, "<td>hold</td><td>completed</td><td class=\"num\">2.50 held</td>") {
@@ -320,6 +320,13 @@ func TestConsoleActions(t *testing.T) {
 		}
 	}
 	bankWeb, _ := loginCookie(t, e, user{Email: bankEmail, Password: bankPassword})
+	// The pages for wallet owners are not the bank's, nor are their forms.
+	if r := mustRaw(t, bankWeb, rawReq{method: "GET", path: "/holds", noRedirect: true}); r.Status != http.StatusForbidden {
+		t.Errorf("the bank on the holds page: %s", r)
+	}
+	if r := postForm(t, bankWeb, "/holds", url.Values{"csrf_token": {pageCSRF(t, bankWeb)}, "wallet_id": {bob.WalletID}, "amount": {"1.00"}}, same); r.Status != http.StatusForbidden {
+		t.Errorf("the bank posts a hold: %s", r)
+	}
 	r := postForm(t, bankWeb, "/bank/withdrawals/"+second.Str("withdrawal_id")+"/complete",
 		url.Values{"csrf_token": {pageCSRF(t, bankWeb)}, "reference": {"SEPA-1"}}, same)
 	if r.Status != http.StatusSeeOther {

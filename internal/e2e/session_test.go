@@ -75,18 +75,19 @@ func postForm(t *testing.T, c *Client, path string, form url.Values, hdr H) *Res
 		contentType: "application/x-www-form-urlencoded", hdr: hdr, noRedirect: true})
 }
 
-// formRefusedCSRF says whether a form post was refused for CSRF: a 403
-// csrf_failed, or the page's redirect back with error=csrf_failed.
+// formRefusedCSRF says whether a form post was refused for CSRF: a 403,
+// as JSON csrf_failed or as the page again saying the form has expired.
 func formRefusedCSRF(r *Resp) error {
+	if r.Status == http.StatusForbidden && strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
+		if strings.Contains(string(r.Raw), `<p class="error" role="alert">the form has expired`) {
+			return nil
+		}
+		return fmt.Errorf("want the page to say the form has expired: %s", r)
+	}
 	if r.Status == http.StatusForbidden {
 		return errorShape(r, http.StatusForbidden, "csrf_failed")
 	}
-	if r.Status == http.StatusSeeOther || r.Status == http.StatusFound {
-		if loc := r.Header.Get("Location"); strings.Contains(loc, "error=csrf_failed") {
-			return nil
-		}
-	}
-	return fmt.Errorf("want the form refused for CSRF (403 csrf_failed, or a redirect with error=csrf_failed): %s Location=%q", r, r.Header.Get("Location"))
+	return fmt.Errorf("want the form refused for CSRF (403 csrf_failed, or the page again with 403): %s Location=%q", r, r.Header.Get("Location"))
 }
 
 // loginCookie signs u in through the API and returns the client (holding

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"embed"
 	"html/template"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -42,17 +43,19 @@ type pageData struct {
 	Failed *formFailure
 	// Name is the signed-in user's.
 	Name string
-	// Home page. FormKey is the transfer form's idempotency key: one per
-	// rendered form, so a double submit makes one transfer.
+	// The wallet's figures.
 	WalletID, Balance, Held, Available, Currency string
-	// Older says the operations shown are not the newest.
-	Older bool
+	CanTransfer                                  bool
+	// FormKey is the page's idempotency key, one per rendering: the forms
+	// that make an operation send it (a row's form adds its action and
+	// id), so a double submit is one operation.
+	FormKey string
 	// AmountHint is an example amount in the currency's format.
 	AmountHint string
-	// Lists say where each of the page's lists stands (paging).
-	Lists       map[string]listPaging
-	CanTransfer bool
-	FormKey     string
+	// Lists say where each of the page's lists stands (paging); Query is
+	// the page's query, which their links keep.
+	Lists map[string]listPaging
+	Query url.Values
 	// EventTypes are the live updates the page follows (space-separated).
 	EventTypes string
 	// Bank console: Bank marks it, Withdrawals are those addressed to
@@ -75,7 +78,6 @@ type pageData struct {
 	Secret       string
 	Webhook      *webhookRow
 	Deliveries   []deliveryRow
-	NextCursor   string
 	// OAuth clients (admin console).
 	Clients []clientRow
 	// Admin console and audit.
@@ -193,25 +195,19 @@ func (s *Server) fillHome(c *fiber.Ctx, p *principal, d *pageData) (string, erro
 	return "home.html", nil
 }
 
-// fillOperations lists the wallet's operations, newest first, twenty
+// fillOperations lists the wallet's operations, newest first, a page
 // from the query's cursor.
 func (s *Server) fillOperations(c *fiber.Ctx, p *principal, d *pageData) error {
-	before, limit, err := pageParams(c)
+	before, err := listCursor(c, "cursor")
 	if err != nil {
 		return err
 	}
-	if c.Query("limit") == "" {
-		limit = 20
-	}
-	ops, err := s.store.WalletOperations(c.UserContext(), p.WalletID, before, limit+1)
+	ops, err := s.store.WalletOperations(c.UserContext(), p.WalletID, before, listLimit+1)
 	if err != nil {
 		return err
 	}
-	ops, next := trimPage(ops, limit, func(op wallet.Operation) string { return op.ID })
-	if next != nil {
-		d.NextCursor = *next
-	}
-	d.Older = before != ""
+	ops, next := trimPage(ops, listLimit, func(op wallet.Operation) string { return op.ID })
+	d.paged("cursor", before, next)
 	for _, op := range ops {
 		row := opRow{When: op.CreatedAt.UTC().Format(time.DateTime), Type: string(op.Type),
 			Status: string(op.Status), Amount: s.opAmount(op, p.WalletID), Details: op.Details}

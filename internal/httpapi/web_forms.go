@@ -10,6 +10,9 @@ import (
 	"html/template"
 	"log/slog"
 	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +33,8 @@ import (
 type webPage struct {
 	path string
 	fill func(s *Server, c *fiber.Ctx, p *principal, d *pageData) (string, error)
+	// users: the page and its forms are for wallet owners only.
+	users bool
 }
 
 // formFailure is a failed post shown again: which form (as the template
@@ -88,13 +93,13 @@ func newFailure(form string, fields []string, f formFields, err error) (*formFai
 		candidates = []string{at.field}
 	}
 	for _, want := range candidates {
-		if containsString(fields, want) {
+		if slices.Contains(fields, want) {
 			ff.Field = want
 			break
 		}
 	}
 	for k, v := range f {
-		if !secretFields[k] && containsString(fields, k) {
+		if !secretFields[k] && slices.Contains(fields, k) {
 			ff.Values[k] = v
 		}
 	}
@@ -103,15 +108,6 @@ func newFailure(form string, fields []string, f formFields, err error) (*formFai
 		status = fiber.StatusInternalServerError
 	}
 	return ff, code, status
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // amountHint is an example amount in the currency's format (10 units),
@@ -127,7 +123,8 @@ func (s *Server) amountHint() string {
 // userPage is what every signed-in page starts from.
 func (s *Server) userPage(c *fiber.Ctx, p *principal, path string) pageData {
 	d := pageData{SignedIn: true, CSRF: p.CSRF, Name: p.User.Name, Currency: s.cur.Code, WalletID: p.WalletID,
-		Path: path, Role: string(p.User.Role), FormKey: newFormKey(), AmountHint: s.amountHint()}
+		Path: path, Role: string(p.User.Role), FormKey: newFormKey(), AmountHint: s.amountHint(), Query: url.Values{}}
+	c.Request().URI().QueryArgs().VisitAll(func(k, v []byte) { d.Query.Set(string(k), string(v)) })
 	if p.User.Role != wallet.RoleAdmin {
 		d.Unread = s.unread(c, p.User.ID)
 		// Every page follows the user's events: its lists and the unread
@@ -140,9 +137,9 @@ func (s *Server) userPage(c *fiber.Ctx, p *principal, path string) pageData {
 // errNotWalletOwner refuses a wallet owner's page to a bank or an admin.
 var errNotWalletOwner = wallet.Errorf(wallet.EForbidden, "this page is for wallet owners")
 
-// walletOwnerPage lets users through, and no one else.
-func walletOwnerPage(p *principal) error {
-	if p.User.Role != wallet.RoleUser {
+// allowed refuses a page for wallet owners to anyone else.
+func (pg webPage) allowed(p *principal) error {
+	if pg.users && p.User.Role != wallet.RoleUser {
 		return errNotWalletOwner
 	}
 	return nil
@@ -156,7 +153,10 @@ func (s *Server) showPage(pg webPage) fiber.Handler {
 			return c.Redirect("/login", fiber.StatusSeeOther)
 		}
 		d := s.userPage(c, p, pg.path)
-		flash(c, &d)
+		if err := pg.allowed(p); err != nil {
+			d.Title = "Not available"
+			return s.renderError(c, "layout_error.html", d, err)
+		}
 		tmpl, err := pg.fill(s, c, p, &d)
 		if err != nil {
 			return s.renderError(c, tmpl, d, err)
@@ -169,27 +169,32 @@ func (s *Server) showPage(pg webPage) fiber.Handler {
 // and its CSRF token. form names the form as its template does, fields
 // are the fields it has. fail renders the page again with the error
 // beside its field. When the post cannot go on (no session, a form that
-// does not parse, a wrong token), p is nil and fail, whatever it is
-// given, redirects as that case needs.
+// does not parse, a wrong token, a page not for this user), p is nil and
+// fail, whatever it is given, answers as that case needs: the login page,
+// or the page with the error (400, 403) and nothing done.
 func (s *Server) formStart(c *fiber.Ctx, pg webPage, form string, fields ...string) (*principal, formFields, func(error) error) {
 	p := s.webSession(c)
 	if p == nil {
 		return nil, nil, func(error) error { return c.Redirect("/login", fiber.StatusSeeOther) }
 	}
-	back := func(code string) func(error) error {
-		return func(error) error {
-			return c.Redirect(pg.path+"?error="+url.QueryEscape(code), fiber.StatusSeeOther)
-		}
+	refuse := func(err error) func(error) error {
+		return func(error) error { return s.formFailed(c, p, pg, "", nil, nil, err) }
 	}
 	f, err := readForm(c)
 	if err != nil {
-		return nil, nil, back(wallet.ErrorCode(err))
+		return nil, nil, refuse(err)
 	}
 	if !formCSRF(f, p) {
-		return nil, nil, back(eCSRF)
+		return nil, nil, refuse(errFormExpired)
+	}
+	if err := pg.allowed(p); err != nil {
+		return nil, nil, refuse(err)
 	}
 	return p, f, func(err error) error { return s.formFailed(c, p, pg, form, fields, f, err) }
 }
+
+// errFormExpired refuses a post without the session's CSRF token.
+var errFormExpired = wallet.Errorf(eCSRF, "the form has expired; reload the page and try again")
 
 // rowFormStart is formStart for a form about the object whose id is in
 // the path (a row of the page's lists), named action-id in the template;
@@ -210,12 +215,18 @@ func (s *Server) rowFormStart(c *fiber.Ctx, pg webPage, action string, notFound 
 	return p, f, fail, id
 }
 
-// formFailed renders pg again for a failed post of form.
+// formFailed renders pg again for a failed post of form. Should the page
+// itself fail to fill, it is shown as far as it got, with the form's
+// error: the one the person needs.
 func (s *Server) formFailed(c *fiber.Ctx, p *principal, pg webPage, form string, fields []string, f formFields, err error) error {
 	d := s.userPage(c, p, pg.path)
-	tmpl, ferr := pg.fill(s, c, p, &d)
-	if ferr != nil {
-		return s.renderError(c, tmpl, d, ferr)
+	tmpl := "layout_error.html"
+	d.Title = "Not available"
+	if pg.allowed(p) == nil {
+		var ferr error
+		if tmpl, ferr = pg.fill(s, c, p, &d); ferr != nil {
+			s.log.Warn("page failed to fill after a failed form", slog.String("path", pg.path), slog.Any("error", ferr))
+		}
 	}
 	return s.renderFailed(c, tmpl, d, form, fields, f, err)
 }
@@ -229,8 +240,42 @@ func (s *Server) renderFailed(c *fiber.Ctx, tmpl string, d pageData, form string
 	// At the top of the page always (announced, and seen even when the
 	// form is no longer on the page), and beside its field too.
 	d.Error, d.Failed = ff.Message, ff
+	if status >= fiber.StatusInternalServerError {
+		// The operation may have been stored before the failure: the form
+		// keeps its key, so that sending it again is the same operation.
+		if base, ok := formKeyBase(f.get("idempotency_key")); ok {
+			d.FormKey = base
+		}
+	}
 	setRetryAfter(c, code, err)
 	return s.render(c, status, tmpl, d)
+}
+
+// renderCreated answers a form that made something with a secret (a
+// webhook's, an OAuth client's): the page with the notice and the secret,
+// shown this once. Should the page's lists fail, the secret still shows.
+func (s *Server) renderCreated(c *fiber.Ctx, p *principal, pg webPage, notice, secret string) error {
+	d := s.userPage(c, p, pg.path)
+	tmpl, err := pg.fill(s, c, p, &d)
+	if err != nil {
+		_, d.Error = publicError(err)
+		s.log.Warn("page failed to fill after a creation", slog.String("path", pg.path), slog.Any("error", err))
+	}
+	d.Notice, d.Secret = notice, secret
+	return s.render(c, fiber.StatusCreated, tmpl, d)
+}
+
+// formKeyBase is the rendered page's key of a form's idempotency key
+// (a row's form adds "-action-id" to it).
+func formKeyBase(key string) (string, bool) {
+	base, _, _ := strings.Cut(key, "-")
+	if len(base) != 32 {
+		return "", false
+	}
+	if _, err := hex.DecodeString(base); err != nil {
+		return "", false
+	}
+	return base, true
 }
 
 // formCSRF checks the form's token against the session's.
@@ -265,7 +310,8 @@ func (s *Server) moneyFields(f formFields, detailsRequired bool) (walletID strin
 // submitForm submits a form's operation as the API would (the form's
 // idempotency key makes a double submit one operation), waits briefly
 // so the page usually shows it final, and goes back to the page; an
-// operation that failed in that time is shown as the form's error.
+// operation that failed in that time (or a replay of one that failed) is
+// shown as the form's error.
 func (s *Server) submitForm(c *fiber.Ctx, p *principal, f formFields, pg webPage, fail func(error) error, req ledger.Request) error {
 	return s.submitFormWith(c, p, f, pg, fail, req, s.svc.Submit)
 }
@@ -290,54 +336,20 @@ func (s *Server) submitFormWith(c *fiber.Ctx, p *principal, f formFields, pg web
 	default:
 		return fail(err)
 	}
-	if acc.Replayed {
-		return c.Redirect(pg.path, fiber.StatusSeeOther)
-	}
-	s.accepted.WithLabelValues(string(acc.Op.Type)).Inc()
-	op, err := s.waitFinal(c.UserContext(), acc.Op, p.WalletID, 3*time.Second)
-	if err != nil {
-		return fail(err)
+	op := acc.Op
+	if !acc.Replayed {
+		s.accepted.WithLabelValues(string(op.Type)).Inc()
+		// Accepted: how it ends shows in the page's lists, so a failure to
+		// wait for it is no error of the form's.
+		if final, err := s.waitFinal(c.UserContext(), op, p.WalletID, 3*time.Second); err == nil {
+			op = final
+		}
 	}
 	if op.Status == wallet.StatusFailed {
 		return fail(wallet.Errorf(op.FailureCode, "the %s failed: %s", strings.ReplaceAll(string(op.Type), "_", " "),
 			strings.ReplaceAll(op.FailureCode, "_", " ")))
 	}
 	return c.Redirect(pg.path, fiber.StatusSeeOther)
-}
-
-// flash puts the error a form post redirected with on the page. Flash
-// messages come as codes only, so a crafted link cannot put words on the
-// page.
-func flash(c *fiber.Ctx, d *pageData) {
-	code := c.Query("error")
-	if code == "" {
-		return
-	}
-	if msg, ok := flashMessages[code]; ok {
-		d.Error = msg
-		return
-	}
-	d.Error = "Not done: " + strings.ReplaceAll(safeCode(code), "_", " ") + "."
-}
-
-// flashMessages word the codes a form post redirects with.
-var flashMessages = map[string]string{
-	eCSRF:                  "Not done: the form has expired; reload the page and try again.",
-	wallet.EInvalidRequest: "Not done: the form was not sent as this page sends it; reload the page and try again.",
-	eUnsupportedMediaType:  "Not done: the form was not sent as this page sends it; reload the page and try again.",
-}
-
-// safeCode passes only snake_case codes through.
-func safeCode(code string) string {
-	if len(code) > 40 {
-		return "error"
-	}
-	for _, r := range code {
-		if (r < 'a' || r > 'z') && r != '_' {
-			return "error"
-		}
-	}
-	return code
 }
 
 // Pages with several lists page each apart: a list's cursor is in the
@@ -375,23 +387,32 @@ var formFuncs = template.FuncMap{
 	"sent": sentValue,
 	// fieldAttrs marks the field the error concerns, linked to its
 	// message, and puts the focus there.
-	"fieldAttrs": func(d pageData, form, field string) template.HTMLAttr {
-		if !failedAt(d, form, field) {
-			return ""
-		}
-		return template.HTMLAttr(`aria-invalid="true" aria-describedby="` + errorID(form, field) + `" autofocus`)
-	},
+	"fieldAttrs": invalidAttrs,
 	// fieldError is the message beside the field it concerns.
 	"fieldError": fieldErrorHTML,
 	// moreLinks are a list's "Newest" and "Older" links.
 	"moreLinks": func(d pageData, list, what string) template.HTML {
 		lp := d.Lists[list]
+		link := func(cursor string) string { // the page with the other lists where they are
+			q := url.Values{}
+			for k, v := range d.Query {
+				q[k] = v
+			}
+			q.Del(list)
+			if cursor != "" {
+				q.Set(list, cursor)
+			}
+			if len(q) == 0 {
+				return d.Path
+			}
+			return d.Path + "?" + q.Encode()
+		}
 		var parts []string
 		if lp.Older {
-			parts = append(parts, `<a href="`+html.EscapeString(d.Path)+`">Newest `+html.EscapeString(what)+`</a>`)
+			parts = append(parts, `<a href="`+html.EscapeString(link(""))+`">Newest `+html.EscapeString(what)+`</a>`)
 		}
 		if lp.Next != "" {
-			parts = append(parts, `<a id="older-`+html.EscapeString(list)+`" href="`+html.EscapeString(d.Path+"?"+list+"="+url.QueryEscape(lp.Next))+
+			parts = append(parts, `<a id="older-`+html.EscapeString(list)+`" href="`+html.EscapeString(link(lp.Next))+
 				`">Older `+html.EscapeString(what)+`</a>`)
 		}
 		if len(parts) == 0 {
@@ -399,6 +420,7 @@ var formFuncs = template.FuncMap{
 		}
 		return template.HTML("<p>" + strings.Join(parts, " · ") + "</p>")
 	},
+
 	// input is a labelled text field of the form: the value a failed
 	// post sent, and the error beside it when it concerns this field.
 	// attrs are the input's own ("required", "type=email", "id=x": the id
@@ -408,6 +430,9 @@ var formFuncs = template.FuncMap{
 		var b strings.Builder
 		for _, a := range attrs {
 			k, v, hasValue := strings.Cut(a, "=")
+			if !attrName.MatchString(k) {
+				panic("template: input attribute " + strconv.Quote(k)) // only template text comes here
+			}
 			if k == "id" {
 				id = v
 				continue
@@ -420,13 +445,21 @@ var formFuncs = template.FuncMap{
 		if v := sentValue(d, form, name); v != "" {
 			b.WriteString(` value="` + html.EscapeString(v) + `"`)
 		}
-		if failedAt(d, form, name) {
-			b.WriteString(` aria-invalid="true" aria-describedby="` + errorID(form, name) + `" autofocus`)
-		}
+		b.WriteString(" " + string(invalidAttrs(d, form, name)))
 		id = html.EscapeString(id)
 		return template.HTML(`<label for="` + id + `">` + html.EscapeString(label) + `</label><input id="` + id + `" name="` +
 			html.EscapeString(name) + `"` + b.String() + `>` + string(fieldErrorHTML(d, form, name)))
 	},
+}
+
+// attrName is what an input's attribute may be called.
+var attrName = regexp.MustCompile(`^[a-z][a-z-]*$`)
+
+func invalidAttrs(d pageData, form, field string) template.HTMLAttr {
+	if !failedAt(d, form, field) {
+		return ""
+	}
+	return template.HTMLAttr(`aria-invalid="true" aria-describedby="` + errorID(form, field) + `" autofocus`)
 }
 
 func sentValue(d pageData, form, field string) string {

@@ -9,8 +9,8 @@ import (
 )
 
 // The notifications page: the signed-in user's feed, newest first, with
-// what is unread marked, and a form to mark it all read. The wallet page
-// shows the unread count beside its link, updated live.
+// what is unread marked, a form to mark one read and one to mark them all
+// read. Every page shows the unread count beside its link, updated live.
 
 func (s *Server) routesNotificationsPage() {
 	s.app.Get("/notifications", pageHeaders, s.showPage(notificationsPage))
@@ -92,7 +92,7 @@ func (s *Server) markReadForm(c *fiber.Ctx) error {
 
 // markOneReadForm marks one notification read.
 func (s *Server) markOneReadForm(c *fiber.Ctx) error {
-	p, _, fail, id := s.rowFormStart(c, notificationsPage, "read", wallet.Errorf(wallet.EInvalidRequest, "no such notification"))
+	p, _, fail, id := s.rowFormStart(c, notificationsPage, "read", wallet.Errorf(eNotFound, "notification not found"))
 	if p == nil {
 		return fail(nil)
 	}

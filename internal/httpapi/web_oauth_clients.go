@@ -72,20 +72,14 @@ func (s *Server) addOAuthClientForm(c *fiber.Ctx) error {
 	}
 	cl, secret, err := s.oauth.RegisterClient(c.UserContext(), f.get("name"), typ, uris)
 	if wallet.ErrorCode(err) == wallet.EInvalidRequest {
-		err = atField("redirect_uris", err) // the name and the type are checked above
+		err = atField("redirect_uris", err) // the type is checked above; a bad name is invalid_name
 	}
 	if err != nil {
 		return fail(err)
 	}
-	d := s.userPage(c, p, oauthClientsPage.path)
-	tmpl, err := s.fillOAuthClients(c, p, &d)
-	if err != nil {
-		return s.renderError(c, tmpl, d, err)
-	}
-	d.Notice = "Client " + cl.ID + " registered."
+	notice := "Client " + cl.ID + " registered."
 	if secret != "" {
-		d.Notice += " Its secret is below: copy it now, it is shown only this once."
-		d.Secret = secret
+		notice += " Its secret is below: copy it now, it is shown only this once."
 	}
-	return s.render(c, fiber.StatusCreated, tmpl, d)
+	return s.renderCreated(c, p, oauthClientsPage, notice, secret)
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -81,13 +82,7 @@ func (s *Server) fillWebhooks(c *fiber.Ctx, p *principal, d *pageData) (string, 
 func (s *Server) webhookRow(w wallet.Webhook) webhookRow {
 	events := "all events"
 	if len(w.Events) < len(wallet.EventTypes) {
-		events = ""
-		for i, e := range w.Events {
-			if i > 0 {
-				events += ", "
-			}
-			events += e
-		}
+		events = strings.Join(w.Events, ", ")
 	}
 	return webhookRow{ID: w.ID, URL: w.URL, Events: events, Since: w.CreatedAt.UTC().Format(time.DateTime)}
 }
@@ -115,14 +110,7 @@ func (s *Server) addWebhookForm(c *fiber.Ctx) error {
 	if err != nil {
 		return fail(err)
 	}
-	d := s.userPage(c, p, webhooksPage.path)
-	tmpl, err := s.fillWebhooks(c, p, &d)
-	if err != nil {
-		return s.renderError(c, tmpl, d, err)
-	}
-	d.Notice = "Endpoint added. Its signing secret is below: copy it now, it is shown only this once."
-	d.Secret = w.Secret
-	return s.render(c, fiber.StatusCreated, tmpl, d)
+	return s.renderCreated(c, p, webhooksPage, "Endpoint added. Its signing secret is below: copy it now, it is shown only this once.", w.Secret)
 }
 
 func (s *Server) deleteWebhookForm(c *fiber.Ctx) error {
@@ -173,18 +161,16 @@ func (s *Server) fillDeliveries(c *fiber.Ctx, p *principal, d *pageData, id stri
 	if d.Webhook == nil {
 		return "deliveries.html", errWebhookNotFound
 	}
-	before, limit, err := pageParams(c)
+	before, err := listCursor(c, "cursor")
 	if err != nil {
 		return "deliveries.html", err
 	}
-	ds, err := s.deliveries.Deliveries(c.UserContext(), p.User.ID, id, before, limit+1)
+	ds, err := s.deliveries.Deliveries(c.UserContext(), p.User.ID, id, before, listLimit+1)
 	if err != nil {
 		return "deliveries.html", err
 	}
-	ds, next := trimPage(ds, limit, func(x wallet.Delivery) string { return x.ID })
-	if next != nil {
-		d.NextCursor = *next
-	}
+	ds, next := trimPage(ds, listLimit, func(x wallet.Delivery) string { return x.ID })
+	d.paged("cursor", before, next)
 	for _, x := range ds {
 		row := deliveryRow{ID: x.ID, When: x.CreatedAt.UTC().Format(time.DateTime), Type: x.Type, EventID: x.NotificationID,
 			Status: x.Status, Attempts: x.Attempts, Answer: x.LastError}

@@ -24,15 +24,12 @@ func (s *Server) routesWithdrawalsPage() {
 type bankChoice struct{ ID, Name string }
 
 var (
-	withdrawalsPage       = webPage{path: "/withdrawals", fill: (*Server).fillWithdrawals}
+	withdrawalsPage       = webPage{path: "/withdrawals", fill: (*Server).fillWithdrawals, users: true}
 	errWithdrawalNotFound = wallet.Errorf(wallet.EWithdrawalNotFound, "withdrawal not found")
 )
 
 func (s *Server) fillWithdrawals(c *fiber.Ctx, p *principal, d *pageData) (string, error) {
 	d.Title = "Withdrawals"
-	if err := walletOwnerPage(p); err != nil {
-		return "withdrawals.html", err
-	}
 	banks, err := s.store.Banks(c.UserContext(), false)
 	if err != nil {
 		return "withdrawals.html", err
