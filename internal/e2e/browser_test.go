@@ -156,6 +156,25 @@ func (b *browser) checkAccessibility(tab context.Context, page string) {
 // navigations (a form's answer reloads the page).
 func textContains(sel, want string) chromedp.Action[chromedp.Void] {
 	js := fmt.Sprintf(`(document.querySelector(%q) || {textContent: ""}).textContent.includes(%q)`, sel, want)
+	return waitTrue(js, fmt.Sprintf("%s never showed %q", sel, want))
+}
+
+// gone waits until no element matches sel (the page after a form's
+// answer no longer has it).
+func gone(sel string) chromedp.Action[chromedp.Void] {
+	return waitTrue(fmt.Sprintf(`document.querySelector(%q) === null`, sel), sel+" never went away")
+}
+
+// fillAndSubmit sets a field and submits its form in one step of the
+// page's own script, so that a live update between typing and the click
+// cannot swap the form out from under the test.
+func fillAndSubmit(sel, value string) chromedp.Action[chromedp.Void] {
+	js := fmt.Sprintf(`(() => { const f = document.querySelector(%q); if (!f) { return false; } f.value = %q; f.form.requestSubmit(); return true; })()`, sel, value)
+	return waitTrue(js, "no "+sel+" to fill in")
+}
+
+// waitTrue polls js in the page until it is true, through navigations.
+func waitTrue(js, failure string) chromedp.Action[chromedp.Void] {
 	check := chromedp.Evaluate[bool](js)
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		deadline := time.Now().Add(20 * time.Second)
@@ -165,7 +184,7 @@ func textContains(sel, want string) chromedp.Action[chromedp.Void] {
 				return nil
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("%s never showed %q (last error: %v)", sel, want, err)
+				return fmt.Errorf("%s (last error: %v)", failure, err)
 			}
 			select {
 			case <-ctx.Done():
@@ -313,9 +332,8 @@ func TestBrowserWallet(t *testing.T) {
 	b.checkAccessibility(bank, "/ (the bank console)")
 	b.run(bank, "mark it processing",
 		chromedp.Click(chromedp.CSS(`form[action="/bank/withdrawals/`+wID+`/processing"] button`)),
-		chromedp.WaitVisible(chromedp.CSS("#ref-"+wID)),
-		chromedp.SendKeys(chromedp.CSS("#ref-"+wID), "SEPA-77"),
-		chromedp.Click(chromedp.CSS(`form[action="/bank/withdrawals/`+wID+`/complete"] button`)),
+		gone(`form[action="/bank/withdrawals/`+wID+`/processing"]`),
+		fillAndSubmit("#ref-"+wID, "SEPA-77"),
 	)
 	b.run(bank, "completed", textContains("#w-"+wID, "completed (SEPA-77)"))
 	b.screenshot(bank, "bank-console")
