@@ -167,14 +167,15 @@ func truncate(b []byte, n int) []byte {
 
 // operation is the part of an operation the generator reads.
 type operation struct {
-	ID          string     `json:"operation_id"`
-	Type        string     `json:"type"`
-	Status      string     `json:"status"`
-	FailureCode string     `json:"failure_code"`
-	ToWalletID  string     `json:"to_wallet_id"`
-	HoldID      string     `json:"hold_id"`
-	CreatedAt   time.Time  `json:"created_at"`
-	CompletedAt *time.Time `json:"completed_at"`
+	ID           string     `json:"operation_id"`
+	Type         string     `json:"type"`
+	Status       string     `json:"status"`
+	FailureCode  string     `json:"failure_code"`
+	ToWalletID   string     `json:"to_wallet_id"`
+	HoldID       string     `json:"hold_id"`
+	WithdrawalID string     `json:"withdrawal_id"`
+	CreatedAt    time.Time  `json:"created_at"`
+	CompletedAt  *time.Time `json:"completed_at"`
 }
 
 // final reports whether the operation has its outcome.

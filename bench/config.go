@@ -244,6 +244,9 @@ type phaseSpec struct {
 	HotShare     float64 `json:"hot_share"`
 	DepositShare float64 `json:"deposit_share"`
 	HoldShare    float64 `json:"hold_share,omitempty"`
+	// Mixed: transfers, deposits, holds captured, payment requests paid
+	// and withdrawals completed in fixed shares (see mixedDeposits).
+	Mixed bool `json:"mixed,omitempty"`
 	// ProbeFor names the phase whose rate is half of this one's peak.
 	ProbeFor string        `json:"probe_for,omitempty"`
 	Duration time.Duration `json:"-"`
@@ -277,6 +280,11 @@ var scenarios = map[string]scenario{
 			p.HoldShare = 1
 		}
 		return c.runs("holds", p)
+	}},
+	"mixed": {"transfers 70%, holds captured by their recipients 15%, deposits, payment requests paid and withdrawals completed by the bank 5% each", func(c *Config) []runSpec {
+		p := c.phase("mixed")
+		p.Mixed = true
+		return c.runs("mixed", p)
 	}},
 	"half": {"open loop at -rate, or at half the peak of a closed-loop probe run first", func(c *Config) []runSpec {
 		if c.Rate > 0 {

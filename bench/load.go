@@ -24,6 +24,11 @@ const (
 	// kindCapture is the merchant capturing it right after.
 	kindHold
 	kindCapture
+	// mixed: a payment request paid by its payer at once (the payment is
+	// the operation), a withdrawal and the bank completing it.
+	kindRequestPaid
+	kindWithdrawal
+	kindWithdrawalComplete
 )
 
 func (k opKind) String() string {
@@ -34,6 +39,12 @@ func (k opKind) String() string {
 		return "hold"
 	case kindCapture:
 		return "hold_capture"
+	case kindRequestPaid:
+		return "payment_request_paid"
+	case kindWithdrawal:
+		return "withdrawal"
+	case kindWithdrawalComplete:
+		return "withdrawal_complete"
 	}
 	return "wallet_to_wallet"
 }
@@ -43,7 +54,7 @@ func (k opKind) String() string {
 type opRecord struct {
 	ID       string
 	Kind     opKind
-	From, To int32 // indexes in population.Users; From is -1 for a deposit
+	From, To int32 // indexes in population.Users; From is -1 for a deposit, both the owner for a withdrawal
 	// Due is when the operation was due (open loop) or begun (closed loop),
 	// since the phase started; Accept runs from then to the answer that
 	// accepted it, retries included.
@@ -82,11 +93,13 @@ type tally struct {
 	placed []placedHold
 }
 
-// placedHold is a hold waiting for the merchant's capture.
+// placedHold is a hold waiting for the merchant's capture, or (mixed) a
+// withdrawal waiting for the bank's completion.
 type placedHold struct {
 	id            string
 	payer, holder int32
 	at            time.Time
+	withdrawal    bool
 }
 
 // captureAfter is how long after placing a hold the merchant captures
@@ -106,17 +119,42 @@ type picker struct {
 	hotShare     float64
 	depositShare float64
 	holdShare    float64
+	mixed        bool
 }
 
-func newPicker(seed uint64, stream int, n int, hotShare, depositShare, holdShare float64) *picker {
+func newPicker(seed uint64, stream int, n int, hotShare, depositShare, holdShare float64, mixed bool) *picker {
 	return &picker{rng: rand.New(rand.NewPCG(seed, uint64(stream))), n: n, hotShare: hotShare,
-		depositShare: depositShare, holdShare: holdShare}
+		depositShare: depositShare, holdShare: holdShare, mixed: mixed}
 }
+
+// The mixed scenario's shares of what a client begins: the rest are
+// transfers. A hold's capture and a withdrawal's completion are turns of
+// their own, 200 ms after.
+const (
+	mixedDeposits    = 0.05
+	mixedHolds       = 0.15
+	mixedRequests    = 0.05
+	mixedWithdrawals = 0.05
+)
 
 // next returns an operation's kind, sender (-1 for a deposit) and
 // recipient (never the sender), and its amount in minor units, 1 to 100.
 func (p *picker) next() (kind opKind, from, to int32, minor int) {
 	minor = 1 + p.rng.IntN(100)
+	if p.mixed {
+		from, to = p.pair()
+		switch r := p.rng.Float64(); {
+		case r < mixedDeposits:
+			return kindDeposit, -1, to, minor
+		case r < mixedDeposits+mixedHolds:
+			return kindHold, from, to, minor
+		case r < mixedDeposits+mixedHolds+mixedRequests:
+			return kindRequestPaid, from, to, minor
+		case r < mixedDeposits+mixedHolds+mixedRequests+mixedWithdrawals:
+			return kindWithdrawal, from, -1, minor
+		}
+		return kindTransfer, from, to, minor
+	}
 	if p.rng.Float64() < p.depositShare {
 		return kindDeposit, -1, int32(p.rng.IntN(p.n)), minor
 	}
@@ -124,16 +162,24 @@ func (p *picker) next() (kind opKind, from, to int32, minor int) {
 		// Any payer but the merchant, for the merchant.
 		return kindHold, int32(1 + p.rng.IntN(p.n-1)), 0, minor
 	}
-	from = int32(p.rng.IntN(p.n))
+	from, to = p.pair()
 	if p.rng.Float64() < p.hotShare {
 		from = 0
+		if to == 0 {
+			to = int32(1 + p.rng.IntN(p.n-1))
+		}
 	}
-	// Any wallet but the sender, evenly.
+	return kindTransfer, from, to, minor
+}
+
+// pair is two different wallets, evenly.
+func (p *picker) pair() (from, to int32) {
+	from = int32(p.rng.IntN(p.n))
 	to = int32(p.rng.IntN(p.n - 1))
 	if to >= from {
 		to++
 	}
-	return kindTransfer, from, to, minor
+	return from, to
 }
 
 // driver runs one phase of load.
@@ -314,14 +360,40 @@ func (d *driver) openLoop(ctx context.Context) ([]*tally, int64, int64) {
 }
 
 func (d *driver) newPicker(i int) *picker {
-	return newPicker(d.seed, i, len(d.pop.Users), d.spec.HotShare, d.spec.DepositShare, d.spec.HoldShare)
+	return newPicker(d.seed, i, len(d.pop.Users), d.spec.HotShare, d.spec.DepositShare, d.spec.HoldShare, d.spec.Mixed)
 }
 
 // perform sends one operation, retrying what may succeed when sent again
 // with the same Idempotency-Key, and records it.
 func (d *driver) perform(ctx context.Context, t *tally, p *picker, sender, seq int, due time.Duration) {
-	kind, from, to, minor := p.next()
 	req := request{Method: http.MethodPost, IdemKey: d.key(sender, seq)}
+	// What was placed captureAfter ago is taken first: a hold's capture
+	// by its recipient, a withdrawal's completion by the bank.
+	if len(t.placed) > 0 && time.Since(t.placed[0].at) >= captureAfter {
+		h := t.placed[0]
+		t.placed = t.placed[1:]
+		if h.withdrawal {
+			done := request{Method: http.MethodPost, Path: "/api/withdrawals/" + h.id + "/complete", Auth: d.pop.Bank,
+				IdemKey: req.IdemKey, Body: []byte(`{"reference":"bench"}`)}
+			d.send(ctx, t, p, done, kindWithdrawalComplete, h.payer, h.payer, due)
+			return
+		}
+		capture := request{Method: http.MethodPost, Path: "/api/holds/" + h.id + "/capture",
+			Auth: d.pop.Users[h.holder].Auth, IdemKey: req.IdemKey}
+		d.send(ctx, t, p, capture, kindCapture, h.holder, h.payer, due)
+		return
+	}
+	kind, from, to, minor := p.next()
+	if kind == kindWithdrawal {
+		req.Path, req.Auth = "/api/withdrawals", d.pop.Users[from].Auth
+		req.Body = fmt.Appendf(nil, `{"bank_id":"%s","amount":"%d.%02d","details":"IBAN bench"}`, d.pop.BankID, minor/100, minor%100)
+		// Recorded as the owner's both ways: the owner reads its final
+		// state (the other party is the bank's settlement account).
+		if op, ok := d.send(ctx, t, p, req, kind, from, from, due); ok && op.WithdrawalID != "" {
+			t.placed = append(t.placed, placedHold{id: op.WithdrawalID, payer: from, at: time.Now(), withdrawal: true})
+		}
+		return
+	}
 	body := make([]byte, 0, 96)
 	body = append(body, `{"wallet_id":"`...)
 	body = append(body, d.pop.Users[to].WalletID...)
@@ -335,16 +407,27 @@ func (d *driver) perform(ctx context.Context, t *tally, p *picker, sender, seq i
 		// A card authorisation, then (captureAfter later, from the same
 		// client) the merchant's capture: each turn of the loop is one
 		// or the other, and none waits for a commit.
-		if len(t.placed) > 0 && time.Since(t.placed[0].at) >= captureAfter {
-			h := t.placed[0]
-			t.placed = t.placed[1:]
-			capture := request{Method: http.MethodPost, Path: "/api/holds/" + h.id + "/capture",
-				Auth: d.pop.Users[h.holder].Auth, IdemKey: req.IdemKey}
-			d.send(ctx, t, p, capture, kindCapture, h.holder, h.payer, due)
-			return
-		}
 		req.Path, req.Auth = "/api/holds", d.pop.Users[from].Auth
 		body = append(body, `"}`...)
+	case kindRequestPaid:
+		// The recipient asks, the payer pays at once: the payment is the
+		// operation, the request's creation its first step.
+		ask := request{Method: http.MethodPost, Path: "/api/payment_requests", Auth: d.pop.Users[to].Auth,
+			Body: fmt.Appendf(nil, `{"wallet_id":"%s","amount":"%d.%02d"}`, d.pop.Users[from].WalletID, minor/100, minor%100)}
+		var pr struct {
+			ID string `json:"payment_request_id"`
+		}
+		if _, err := d.c.do(context.WithoutCancel(ctx), ask, &pr); err != nil {
+			code := errorCode(err)
+			t.answers[code]++
+			t.refused[code]++
+			d.errors.Add(1)
+			return
+		}
+		pay := request{Method: http.MethodPost, Path: "/api/payment_requests/" + pr.ID + "/approve",
+			Auth: d.pop.Users[from].Auth, IdemKey: req.IdemKey}
+		d.send(ctx, t, p, pay, kind, from, to, due)
+		return
 	default:
 		req.Path, req.Auth = "/api/wallet_to_wallet", d.pop.Users[from].Auth
 		body = append(body, `"}`...)

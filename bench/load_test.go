@@ -11,7 +11,7 @@ import (
 
 func TestPickerMix(t *testing.T) {
 	for _, tc := range []struct{ hot, deposit float64 }{{0, 0}, {1, 0}, {0.5, 0.2}, {0, 1}} {
-		p := newPicker(1, 0, 10, tc.hot, tc.deposit, 0)
+		p := newPicker(1, 0, 10, tc.hot, tc.deposit, 0, false)
 		const n = 20000
 		var deposits, fromHot, transfers int
 		for range n {
@@ -50,7 +50,7 @@ func TestPickerMix(t *testing.T) {
 // With a hold share, holds go from any payer but the merchant (user 0)
 // to the merchant, in that share.
 func TestPickerHolds(t *testing.T) {
-	p := newPicker(1, 0, 10, 0, 0, 0.4)
+	p := newPicker(1, 0, 10, 0, 0, 0.4, false)
 	const n = 20000
 	holds := 0
 	for range n {
@@ -149,6 +149,34 @@ func TestReadPlan(t *testing.T) {
 	for w, n := range want {
 		if list[w] != n {
 			t.Errorf("wallet %d: find %d in its listing, want %d", w, list[w], n)
+		}
+	}
+}
+
+// The mixed scenario's picks come in its shares, each between two
+// different wallets (a withdrawal to no wallet, a deposit from none).
+func TestPickerMixed(t *testing.T) {
+	p := newPicker(1, 0, 10, 0, 0, 0, true)
+	const n = 40000
+	count := map[opKind]int{}
+	for range n {
+		kind, from, to, minor := p.next()
+		count[kind]++
+		switch {
+		case minor < 1 || minor > 100:
+			t.Fatalf("amount %d", minor)
+		case kind == kindDeposit && (from != -1 || to < 0 || to >= 10):
+			t.Fatalf("deposit %d -> %d", from, to)
+		case kind == kindWithdrawal && (from < 0 || from >= 10 || to != -1):
+			t.Fatalf("withdrawal %d -> %d", from, to)
+		case kind != kindDeposit && kind != kindWithdrawal && (from == to || from < 0 || to < 0 || from >= 10 || to >= 10):
+			t.Fatalf("%s %d -> %d", kind, from, to)
+		}
+	}
+	for kind, want := range map[opKind]float64{kindDeposit: mixedDeposits, kindHold: mixedHolds, kindRequestPaid: mixedRequests,
+		kindWithdrawal: mixedWithdrawals, kindTransfer: 1 - mixedDeposits - mixedHolds - mixedRequests - mixedWithdrawals} {
+		if got := float64(count[kind]) / n; got < want-0.01 || got > want+0.01 {
+			t.Errorf("%s: share %.3f, want %.2f", kind, got, want)
 		}
 	}
 }

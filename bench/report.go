@@ -168,6 +168,10 @@ func printPhase(w io.Writer, s *Summary) {
 		fmt.Fprintf(w, "holds: %.1f placed/s and %.1f captured/s of the completed, hold-share %g\n",
 			s.CompletedHoldsPerSec, s.CompletedCapturesPerSec, p.HoldShare)
 	}
+	if p.Mixed {
+		fmt.Fprintf(w, "mixed, of the completed per second: holds %.1f placed and %.1f captured; payment requests %.1f paid; withdrawals %.1f reserved and %.1f completed by the bank\n",
+			s.CompletedHoldsPerSec, s.CompletedCapturesPerSec, s.CompletedRequestsPaidPerSec, s.CompletedWithdrawalsPerSec, s.CompletedWithdrawalDonePerSec)
+	}
 	row(w, "latency (ms)", "p50", "p90", "p99", "p99.9", "max", "count")
 	for _, l := range []struct {
 		name string

@@ -37,6 +37,9 @@ type user struct {
 type population struct {
 	Users []user
 	Bank  string // the payment system's Authorization header
+	// BankID is the payment system withdrawals go through (mixed): the
+	// first active one.
+	BankID string
 	// Sink receives the users' webhook deliveries (-webhooks).
 	Sink *sink
 }
@@ -115,7 +118,34 @@ func setup(ctx context.Context, c *client, cfg Config, spec runSpec, runID strin
 		}
 	}
 	u.logf("funded %d wallets in %.1fs", spec.Wallets, time.Since(start).Seconds())
+	for _, ph := range spec.Phases {
+		if ph.Mixed && p.BankID == "" {
+			if p.BankID, err = firstBank(ctx, c, p.Users[0].Auth); err != nil {
+				return nil, fmt.Errorf("the bank to withdraw through: %w", err)
+			}
+		}
+	}
 	return p, nil
+}
+
+// firstBank is the first active payment system, as a user lists them.
+func firstBank(ctx context.Context, c *client, auth string) (string, error) {
+	var out struct {
+		Banks []struct {
+			ID string `json:"bank_id"`
+		} `json:"banks"`
+	}
+	err := withRetry(ctx, func() error {
+		_, err := c.do(ctx, request{Method: http.MethodGet, Path: "/api/banks", Auth: auth}, &out)
+		return err
+	})
+	if err == nil && len(out.Banks) == 0 {
+		err = errors.New("no active payment system")
+	}
+	if err != nil {
+		return "", err
+	}
+	return out.Banks[0].ID, nil
 }
 
 // forEach calls fn for 0..n-1 with at most limit calls at once, and stops

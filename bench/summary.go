@@ -103,6 +103,11 @@ type Summary struct {
 	CompletedDepositsPerSec float64 `json:"completed_deposits_per_s"`
 	CompletedHoldsPerSec    float64 `json:"completed_holds_per_s,omitempty"`
 	CompletedCapturesPerSec float64 `json:"completed_captures_per_s,omitempty"`
+	// Mixed only: payment requests paid, withdrawals reserved, and
+	// completed by the bank.
+	CompletedRequestsPaidPerSec   float64 `json:"completed_requests_paid_per_s,omitempty"`
+	CompletedWithdrawalsPerSec    float64 `json:"completed_withdrawals_per_s,omitempty"`
+	CompletedWithdrawalDonePerSec float64 `json:"completed_withdrawal_completes_per_s,omitempty"`
 
 	Accept        Latency `json:"accept"`
 	AcceptToFinal Latency `json:"accept_to_final"`
@@ -150,7 +155,7 @@ func summarize(spec phaseSpec, l *phaseLoad) Summary {
 	window := (spec.Duration - spec.Warmup).Seconds()
 	accept, toFinal := newLatencyHistogram(), newLatencyHistogram()
 	var series seriesBuilder
-	var accepted, completed, transfers, deposits, holds, captures int64
+	var accepted, completed, transfers, deposits, holds, captures, paid, withdrawals, withdrawn int64
 	var lastFinal time.Duration
 	for i := range l.Ops {
 		op := &l.Ops[i]
@@ -187,6 +192,12 @@ func summarize(spec phaseSpec, l *phaseLoad) Summary {
 				holds++
 			case kindCapture:
 				captures++
+			case kindRequestPaid:
+				paid++
+			case kindWithdrawal:
+				withdrawals++
+			case kindWithdrawalComplete:
+				withdrawn++
 			default:
 				transfers++
 			}
@@ -198,6 +209,9 @@ func summarize(spec phaseSpec, l *phaseLoad) Summary {
 	s.CompletedDepositsPerSec = float64(deposits) / window
 	s.CompletedHoldsPerSec = float64(holds) / window
 	s.CompletedCapturesPerSec = float64(captures) / window
+	s.CompletedRequestsPaidPerSec = float64(paid) / window
+	s.CompletedWithdrawalsPerSec = float64(withdrawals) / window
+	s.CompletedWithdrawalDonePerSec = float64(withdrawn) / window
 	s.DrainS = max(lastFinal-spec.Duration, 0).Seconds()
 	s.Accept, s.AcceptToFinal = latencyOf(accept), latencyOf(toFinal)
 	s.CPU = budget(l.Window[0], l.Window[1], completed, spec.Duration-spec.Warmup)
