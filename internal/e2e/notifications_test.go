@@ -234,3 +234,19 @@ func TestNotificationFeed(t *testing.T) {
 	}
 	ExpectError(t, e.Client(nil).Must(t, "GET", "/api/notifications", nil, nil), 401, "unauthorized")
 }
+
+// TestEventStreamsPerAccount: an account holds at most eight live-update
+// streams open on an API process; the ninth is refused with 429, and
+// another account's is not.
+func TestEventStreamsPerAccount(t *testing.T) {
+	t.Parallel()
+	e := StartEnv(t, 1)
+	alice, bob := e.signup(t, "Alice"), e.signup(t, "Bob")
+	for range 8 {
+		s := openStream(t, e.BaseURL, alice, "")
+		t.Cleanup(s.cancel)
+	}
+	CheckError(t, e.Client(Basic(alice.Email, alice.Password)).Must(t, "GET", "/api/events", nil, nil), http.StatusTooManyRequests, "too_many_requests")
+	s := openStream(t, e.BaseURL, bob, "")
+	s.cancel()
+}
