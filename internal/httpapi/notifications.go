@@ -84,26 +84,22 @@ func (s *Server) events(c *fiber.Ctx) error {
 	if p.WalletID != "" {
 		keys = append(keys, ledger.WakeWallet(p.WalletID))
 	}
-	release, err := s.streams.acquire(p.User.ID)
-	if err != nil {
-		return s.writeError(c, err)
-	}
 	f, err := s.notes.Follow(c.UserContext(), p.User.ID, c.Get("Last-Event-ID"), keys...)
 	if err != nil {
-		release()
 		return s.writeError(c, err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := s.streams.add(p.User.ID, cancel)
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set("X-Accel-Buffering", "no")
 	conn := c.Context().Conn()
-	// fasthttp runs the writer at once, in a goroutine of its own, and it
-	// returns when the client has gone (a write fails), so the stream is
-	// always given back.
+	// fasthttp runs the writer at once, in a goroutine of its own; it
+	// returns when the client has gone (a write fails), the server shuts
+	// down, or a newer stream of the account ends this one.
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer release()
+		defer done()
 		defer f.Stop()
-		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		go func() {
 			select {

@@ -89,8 +89,8 @@ type Server struct {
 
 	basic     *basicCache
 	principal sync.Map // user id -> principal; users and their wallets never change
-	// streams counts the live-update streams open per account.
-	streams streamCounts
+	// streams are the live-update streams open per account.
+	streams streams
 	// closing ends long polls early when the server shuts down.
 	closing   chan struct{}
 	closeOnce sync.Once

@@ -2,43 +2,56 @@ package httpapi
 
 import (
 	"sync"
-
-	"github.com/walletd/wallet/internal/wallet"
 )
 
 // maxStreams is how many live-update streams (GET /api/events) one
-// account may hold open on one API process: a few tabs and devices, not
-// a loop of reconnections that each keep a goroutine, a connection and a
-// Postgres follow.
+// account keeps open on one API process: a few tabs and devices. A new
+// stream past it ends the account's oldest, so that a loop of
+// reconnections (or pages left behind, whose close the server learns of
+// only at its next write) cannot pile up goroutines, connections and
+// Postgres follows, and the newest page always gets its updates.
 const maxStreams = 8
 
-// streamCounts counts each account's open streams on this process.
-type streamCounts struct {
-	mu sync.Mutex
-	n  map[string]int
+// streams are each account's open streams on this process, oldest first.
+type streams struct {
+	mu   sync.Mutex
+	open map[string][]*openStream
 }
 
-// acquire takes one of the account's streams, or refuses with
-// ETooManyRequests when it holds maxStreams already. release gives it
-// back, once.
-func (s *streamCounts) acquire(userID string) (release func(), err error) {
+type openStream struct{ end func() }
+
+// add registers a stream that end stops, ending the account's oldest
+// when it has maxStreams already; done unregisters it.
+func (s *streams) add(userID string, end func()) (done func()) {
+	st := &openStream{end: end}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.n == nil {
-		s.n = map[string]int{}
+	if s.open == nil {
+		s.open = map[string][]*openStream{}
 	}
-	if s.n[userID] >= maxStreams {
-		return nil, wallet.Errorf(wallet.ETooManyRequests, "at most %d live-update streams per account are open at once; close one", maxStreams)
+	list := append(s.open[userID], st)
+	var evicted []*openStream
+	if len(list) > maxStreams {
+		evicted, list = list[:len(list)-maxStreams], list[len(list)-maxStreams:]
 	}
-	s.n[userID]++
-	var once sync.Once
+	s.open[userID] = list
+	s.mu.Unlock()
+	for _, old := range evicted {
+		old.end()
+	}
 	return func() {
-		once.Do(func() {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			if s.n[userID]--; s.n[userID] <= 0 {
-				delete(s.n, userID)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		list := s.open[userID]
+		for i, x := range list {
+			if x == st {
+				list = append(list[:i:i], list[i+1:]...)
+				break
 			}
-		})
-	}, nil
+		}
+		if len(list) == 0 {
+			delete(s.open, userID)
+		} else {
+			s.open[userID] = list
+		}
+	}
 }

@@ -1,43 +1,35 @@
 package httpapi
 
-import (
-	"testing"
+import "testing"
 
-	"github.com/walletd/wallet/internal/wallet"
-)
-
-func TestStreamCounts(t *testing.T) {
-	var s streamCounts
-	var releases []func()
-	for range maxStreams {
-		r, err := s.acquire("alice")
-		if err != nil {
-			t.Fatal(err)
-		}
-		releases = append(releases, r)
+func TestStreamsEndTheOldest(t *testing.T) {
+	var s streams
+	ended := map[int]bool{}
+	var dones []func()
+	for i := range maxStreams + 2 {
+		dones = append(dones, s.add("alice", func() { ended[i] = true }))
 	}
-	if _, err := s.acquire("alice"); wallet.ErrorCode(err) != wallet.ETooManyRequests {
-		t.Errorf("stream %d: %v, want too_many_requests", maxStreams+1, err)
+	if !ended[0] || !ended[1] || len(ended) != 2 {
+		t.Errorf("ended %v, want the two oldest", ended)
 	}
-	if r, err := s.acquire("bob"); err != nil {
-		t.Errorf("another account refused: %v", err)
-	} else {
-		r()
+	s.add("bob", func() { t.Error("another account's stream was ended") })
+	// The oldest ended streams return and unregister; a closed stream
+	// frees its place.
+	dones[0]()
+	dones[1]()
+	dones[2]()
+	s.add("alice", func() {})
+	if len(ended) != 2 {
+		t.Errorf("a place freed by a closed stream still ended one: %v", ended)
 	}
-	releases[0]()
-	releases[0]() // a second release gives back nothing more
-	r, err := s.acquire("alice")
-	if err != nil {
-		t.Fatalf("after one closed: %v", err)
+	if got := len(s.open["alice"]); got != maxStreams {
+		t.Errorf("%d streams of alice registered, want %d", got, maxStreams)
 	}
-	if _, err := s.acquire("alice"); err == nil {
-		t.Error("a double release gave back two streams")
+	for _, d := range dones[3:] {
+		d()
 	}
-	r()
-	for _, r := range releases[1:] {
-		r()
-	}
-	if len(s.n) != 0 {
-		t.Errorf("counts left after every release: %v", s.n)
+	dones[2]() // twice: nothing more
+	if got := len(s.open["alice"]); got != 1 {
+		t.Errorf("%d streams left, want the last one", got)
 	}
 }
