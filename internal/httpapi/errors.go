@@ -79,6 +79,15 @@ var statusOf = map[string]int{
 	eHeadersTooLarge:                 http.StatusRequestHeaderFieldsTooLarge,
 }
 
+// statusFor is the HTTP status of an error code, 500 for one the table
+// lacks.
+func statusFor(code string) int {
+	if status, ok := statusOf[code]; ok {
+		return status
+	}
+	return http.StatusInternalServerError
+}
+
 type errorBody struct {
 	Error errorDetail `json:"error"`
 }
@@ -92,10 +101,7 @@ type errorDetail struct {
 // the code. Internal errors are logged and shown only as "internal error".
 func (s *Server) writeError(c *fiber.Ctx, err error) error {
 	code, msg := publicError(err)
-	status, ok := statusOf[code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
+	status := statusFor(code)
 	// Fiber's own errors (a body or headers too large, a malformed
 	// request) keep their 4xx status.
 	var fe *fiber.Error

@@ -146,10 +146,7 @@ func (s *Server) render(c *fiber.Ctx, status int, name string, d pageData) error
 // renderError renders a page with an error's status and message.
 func (s *Server) renderError(c *fiber.Ctx, name string, d pageData, err error) error {
 	code, msg := publicError(err)
-	status := statusOf[code]
-	if status == 0 {
-		status = fiber.StatusInternalServerError
-	}
+	status := statusFor(code)
 	setRetryAfter(c, code, err)
 	d.Error = msg
 	return s.render(c, status, name, d)

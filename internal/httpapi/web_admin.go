@@ -48,22 +48,8 @@ func (s *Server) fillAdminConsole(c *fiber.Ctx, p *principal, d *pageData) (stri
 	}
 	// Every withdrawal, to fail one that is stuck (an admin may, as the
 	// bank may).
-	before, err := listCursor(c, "withdrawals")
-	if err != nil {
+	if err := s.fillWithdrawalList(c, p, d, names); err != nil {
 		return "admin.html", err
-	}
-	ws, err := s.svc.Withdrawals(c.UserContext(), p.User, wallet.WithdrawalFilter{Before: before, Limit: listLimit + 1})
-	if err != nil {
-		return "admin.html", err
-	}
-	ws, next := trimPage(ws, listLimit, func(w wallet.Withdrawal) string { return w.ID })
-	d.paged("withdrawals", before, next)
-	for _, w := range ws {
-		d.Withdrawals = append(d.Withdrawals, withdrawalRow{
-			ID: w.ID, When: w.CreatedAt.UTC().Format(time.DateTime), Status: string(w.Status), Amount: s.cur.Format(w.Amount),
-			WalletID: w.WalletID, Bank: names[w.BankID], Details: w.Details, Reference: w.Reference, Reason: w.FailureReason,
-			Pending: w.Status == wallet.WithdrawalPending, Processing: w.Status == wallet.WithdrawalProcessing,
-		})
 	}
 	return "admin.html", nil
 }

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"strconv"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -39,22 +38,8 @@ func (s *Server) fillBankConsole(c *fiber.Ctx, p *principal, d *pageData) (strin
 			return "bank.html", err
 		}
 	}
-	before, err := listCursor(c, "withdrawals")
-	if err != nil {
+	if err := s.fillWithdrawalList(c, p, d, nil); err != nil {
 		return "bank.html", err
-	}
-	ws, err := s.svc.Withdrawals(c.UserContext(), p.User, wallet.WithdrawalFilter{Before: before, Limit: listLimit + 1})
-	if err != nil {
-		return "bank.html", err
-	}
-	ws, next := trimPage(ws, listLimit, func(w wallet.Withdrawal) string { return w.ID })
-	d.paged("withdrawals", before, next)
-	for _, w := range ws {
-		d.Withdrawals = append(d.Withdrawals, withdrawalRow{
-			ID: w.ID, When: w.CreatedAt.UTC().Format(time.DateTime), Status: string(w.Status), Amount: s.cur.Format(w.Amount),
-			WalletID: w.WalletID, Details: w.Details, Reference: w.Reference, Reason: w.FailureReason,
-			Pending: w.Status == wallet.WithdrawalPending, Processing: w.Status == wallet.WithdrawalProcessing,
-		})
 	}
 	return "bank.html", nil
 }

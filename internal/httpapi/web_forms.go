@@ -103,10 +103,7 @@ func newFailure(form string, fields []string, f formFields, err error) (*formFai
 			ff.Values[k] = v
 		}
 	}
-	status := statusOf[code]
-	if status == 0 {
-		status = fiber.StatusInternalServerError
-	}
+	status := statusFor(code)
 	return ff, code, status
 }
 

@@ -41,22 +41,8 @@ func (s *Server) fillWithdrawals(c *fiber.Ctx, p *principal, d *pageData) (strin
 		}
 		names[b.ID] = b.Name
 	}
-	before, err := listCursor(c, "withdrawals")
-	if err != nil {
+	if err := s.fillWithdrawalList(c, p, d, names); err != nil {
 		return "withdrawals.html", err
-	}
-	ws, err := s.svc.Withdrawals(c.UserContext(), p.User, wallet.WithdrawalFilter{Before: before, Limit: listLimit + 1})
-	if err != nil {
-		return "withdrawals.html", err
-	}
-	ws, next := trimPage(ws, listLimit, func(w wallet.Withdrawal) string { return w.ID })
-	d.paged("withdrawals", before, next)
-	for _, w := range ws {
-		d.Withdrawals = append(d.Withdrawals, withdrawalRow{
-			ID: w.ID, When: w.CreatedAt.UTC().Format(time.DateTime), Status: string(w.Status), Amount: s.cur.Format(w.Amount),
-			Bank: names[w.BankID], Details: w.Details, Reference: w.Reference, Reason: w.FailureReason,
-			Pending: w.Status == wallet.WithdrawalPending,
-		})
 	}
 	return "withdrawals.html", nil
 }
@@ -91,4 +77,28 @@ func (s *Server) cancelWithdrawalForm(c *fiber.Ctx) error {
 	as := wallet.WithdrawalCancelled
 	return s.submitForm(c, p, f, withdrawalsPage, fail, ledger.Request{Caller: p.User, Type: wallet.OpWithdrawalFail,
 		WithdrawalID: id, EndAs: as, RequestHash: ledger.HashRequest(string(wallet.OpWithdrawalFail), string(as), id, "")})
+}
+
+// fillWithdrawalList lists a page of the withdrawals the caller sees
+// (its own, a bank's, an admin's: all), from the query's cursor, with
+// their banks' names when given.
+func (s *Server) fillWithdrawalList(c *fiber.Ctx, p *principal, d *pageData, bankNames map[string]string) error {
+	before, err := listCursor(c, "withdrawals")
+	if err != nil {
+		return err
+	}
+	ws, err := s.svc.Withdrawals(c.UserContext(), p.User, wallet.WithdrawalFilter{Before: before, Limit: listLimit + 1})
+	if err != nil {
+		return err
+	}
+	ws, next := trimPage(ws, listLimit, func(w wallet.Withdrawal) string { return w.ID })
+	d.paged("withdrawals", before, next)
+	for _, w := range ws {
+		d.Withdrawals = append(d.Withdrawals, withdrawalRow{
+			ID: w.ID, When: w.CreatedAt.UTC().Format(time.DateTime), Status: string(w.Status), Amount: s.cur.Format(w.Amount),
+			WalletID: w.WalletID, Bank: bankNames[w.BankID], Details: w.Details, Reference: w.Reference, Reason: w.FailureReason,
+			Pending: w.Status == wallet.WithdrawalPending, Processing: w.Status == wallet.WithdrawalProcessing,
+		})
+	}
+	return nil
 }
