@@ -28,6 +28,12 @@ type Config struct {
 	// Workers are the worker process counts to run each scenario with;
 	// each count is a run of its own on a fresh service.
 	Workers []int
+	// WorkerRTTs are the round trips that proxies add between the
+	// workers and Postgres and Redis (-worker-rtt), each a series of
+	// runs; 0 is none.
+	WorkerRTTs []time.Duration
+	// Repeat is how many times the plan runs (-repeat).
+	Repeat int
 
 	Wallets      int
 	Clients      int
@@ -115,13 +121,15 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		fmt.Fprintf(stderr, "\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	var scenarios, workers string
+	var scenarios, workers, rtts string
 	fs.StringVar(&c.URL, "url", "http://127.0.0.1:8080", "service to drive (without -start)")
 	fs.BoolVar(&c.Start, "start", false, "start a fresh service for each run: bin/api, bin/worker, a new database, Redis db -redis-db")
 	fs.Var(&c.Admin, "admin", "operator credentials, email:password")
 	fs.Var(&c.Bank, "bank", "payment-system credentials, email:password")
 	fs.StringVar(&scenarios, "scenario", "uniform", "comma-separated presets: "+strings.Join(scenarioNames(), ", "))
 	fs.StringVar(&workers, "workers", "1", "worker processes (with -start); a comma-separated list runs each count in turn")
+	fs.StringVar(&rtts, "worker-rtt", "0", "with -start: a round trip (whole milliseconds) added between the workers and Postgres and Redis by toxiproxy proxies in this process, as if they ran on other hosts; a comma-separated list runs each in turn; scale runs its worker counts without one, then with each (1ms unless given)")
+	fs.IntVar(&c.Repeat, "repeat", 1, "run the whole plan this many times over, alternating, and print the mean of each (scenario, workers, round trip) in the summary")
 	fs.IntVar(&c.Wallets, "wallets", defaultWallets, "wallets (users) to sign up")
 	fs.IntVar(&c.Clients, "clients", defaultClients, fmt.Sprintf("concurrent clients in closed loop, or senders in open loop (there %d unless given)", defaultOpenClients))
 	fs.Float64Var(&c.Rate, "rate", 0, "open loop: operations per second on a fixed schedule (0: closed loop)")
@@ -170,6 +178,13 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		}
 		c.Workers = append(c.Workers, n)
 	}
+	for s := range strings.SplitSeq(rtts, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil {
+			return Config{}, fmt.Errorf("-worker-rtt: %q is not a duration", s)
+		}
+		c.WorkerRTTs = append(c.WorkerRTTs, d)
+	}
 	return c, c.validate()
 }
 
@@ -193,6 +208,17 @@ func (c *Config) validate() error {
 		if c.Baseline {
 			errs = append(errs, errors.New("-baseline needs -start (pgbench must use the service's Postgres)"))
 		}
+	}
+	for _, d := range c.WorkerRTTs {
+		if d < 0 || d%time.Millisecond != 0 {
+			errs = append(errs, errors.New("-worker-rtt: whole milliseconds (toxiproxy's latency unit), not negative"))
+		}
+		if d > 0 && !c.Start {
+			errs = append(errs, errors.New("-worker-rtt needs -start"))
+		}
+	}
+	if c.Repeat < 1 {
+		errs = append(errs, errors.New("-repeat: at least 1"))
 	}
 	if c.Wallets < 2 {
 		errs = append(errs, errors.New("-wallets: at least 2"))
@@ -229,7 +255,9 @@ func (c *Config) validate() error {
 type runSpec struct {
 	Scenario string
 	Workers  int // 0: unknown (a service started by someone else)
-	Wallets  int
+	// WorkerRTT is the round trip the workers' proxies add (0: none).
+	WorkerRTT time.Duration
+	Wallets   int
 	// HotFunding says the hot wallet (user 0) needs much more money than
 	// the others.
 	HotFunding bool
@@ -301,16 +329,27 @@ var scenarios = map[string]scenario{
 		}
 		return c.runs("half", probe, half)
 	}},
-	"scale": {"uniform with 1, 2 and 4 workers (or -workers)", func(c *Config) []runSpec {
-		workers := []int{1, 2, 4}
+	"scale": {"uniform with 1, 2, 4 and 8 workers (or -workers), then again with each -worker-rtt (1ms unless given) between the workers and Postgres and Redis", func(c *Config) []runSpec {
+		workers := []int{1, 2, 4, 8}
 		if c.set["workers"] {
 			workers = c.Workers
 		}
+		rtts := []time.Duration{0, time.Millisecond}
+		if c.set["worker-rtt"] {
+			rtts = []time.Duration{0}
+			for _, d := range c.WorkerRTTs {
+				if d > 0 {
+					rtts = append(rtts, d)
+				}
+			}
+		}
 		var out []runSpec
-		for _, w := range workers {
-			r := c.runs("scale", c.phase("uniform"))[0]
-			r.Workers = w
-			out = append(out, r)
+		for _, d := range rtts {
+			for _, w := range workers {
+				r := c.runs("scale", c.phase("uniform"))[0]
+				r.Workers, r.WorkerRTT = w, d
+				out = append(out, r)
+			}
 		}
 		return out
 	}},
@@ -338,21 +377,32 @@ func (c *Config) phase(name string) phaseSpec {
 // runs is one run per worker count, each with the given phases.
 func (c *Config) runs(name string, phases ...phaseSpec) []runSpec {
 	var out []runSpec
-	for _, w := range c.Workers {
-		if !c.Start {
-			w = 0
+	for _, d := range c.WorkerRTTs {
+		for _, w := range c.Workers {
+			if !c.Start {
+				w = 0
+			}
+			out = append(out, runSpec{Scenario: name, Workers: w, WorkerRTT: d, Wallets: c.Wallets, Phases: phases})
 		}
-		out = append(out, runSpec{Scenario: name, Workers: w, Wallets: c.Wallets, Phases: phases})
 	}
 	return out
 }
 
-// plan expands the scenarios into runs. A run with a hot wallet funds it
+// plan expands the scenarios into runs, the whole list -repeat times
+// over (so that the rounds alternate and a slow minute of the machine
+// falls on every count alike). A run with a hot wallet funds it
 // generously.
 func (c *Config) plan() []runSpec {
-	var out []runSpec
+	var once []runSpec
 	for _, s := range c.Scenarios {
-		out = append(out, scenarios[s].apply(c)...)
+		once = append(once, scenarios[s].apply(c)...)
+	}
+	var out []runSpec
+	for range max(c.Repeat, 1) {
+		for _, r := range once {
+			r.Phases = slices.Clone(r.Phases)
+			out = append(out, r)
+		}
 	}
 	for i := range out {
 		for j := range out[i].Phases {

@@ -27,6 +27,7 @@ func TestPlanScenarios(t *testing.T) {
 	type run struct {
 		scenario string
 		workers  int
+		rtt      time.Duration
 		hot      bool
 		phases   []phase
 	}
@@ -34,46 +35,72 @@ func TestPlanScenarios(t *testing.T) {
 		args []string
 		want []run
 	}{
-		{[]string{"-start"}, []run{{"uniform", 1, false, []phase{{"uniform", 64, 0, 0, ""}}}}},
+		{[]string{"-start"}, []run{{"uniform", 1, 0, false, []phase{{"uniform", 64, 0, 0, ""}}}}},
 		{[]string{"-start", "-scenario", "uniform,hot", "-workers", "2"}, []run{
-			{"uniform", 2, false, []phase{{"uniform", 64, 0, 0, ""}}},
-			{"hot", 2, true, []phase{{"hot", 64, 0, 1, ""}}},
+			{"uniform", 2, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"hot", 2, 0, true, []phase{{"hot", 64, 0, 1, ""}}},
 		}},
 		// Flags given on the command line win over a preset.
 		{[]string{"-start", "-scenario", "hot", "-hot-share", "0.5", "-clients", "32"}, []run{
-			{"hot", 1, true, []phase{{"hot", 32, 0, 0.5, ""}}},
+			{"hot", 1, 0, true, []phase{{"hot", 32, 0, 0.5, ""}}},
 		}},
 		{[]string{"-start", "-scenario", "half", "-rate", "500"}, []run{
-			{"half", 1, false, []phase{{"half", defaultOpenClients, 500, 0, ""}}},
+			{"half", 1, 0, false, []phase{{"half", defaultOpenClients, 500, 0, ""}}},
 		}},
 		{[]string{"-start", "-scenario", "half"}, []run{
-			{"half", 1, false, []phase{{"peak-probe", 64, 0, 0, "half"}, {"half", defaultOpenClients, 0, 0, ""}}},
+			{"half", 1, 0, false, []phase{{"peak-probe", 64, 0, 0, "half"}, {"half", defaultOpenClients, 0, 0, ""}}},
 		}},
+		// scale: every worker count directly, then through the proxies.
 		{[]string{"-start", "-scenario", "scale"}, []run{
-			{"scale", 1, false, []phase{{"uniform", 64, 0, 0, ""}}},
-			{"scale", 2, false, []phase{{"uniform", 64, 0, 0, ""}}},
-			{"scale", 4, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 1, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 2, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 4, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 8, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 1, time.Millisecond, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 2, time.Millisecond, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 4, time.Millisecond, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 8, time.Millisecond, false, []phase{{"uniform", 64, 0, 0, ""}}},
 		}},
-		{[]string{"-start", "-scenario", "scale", "-workers", "1,8"}, []run{
-			{"scale", 1, false, []phase{{"uniform", 64, 0, 0, ""}}},
-			{"scale", 8, false, []phase{{"uniform", 64, 0, 0, ""}}},
+		{[]string{"-start", "-scenario", "scale", "-workers", "1,8", "-worker-rtt", "2ms,10ms"}, []run{
+			{"scale", 1, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 8, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 1, 2 * time.Millisecond, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 8, 2 * time.Millisecond, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 1, 10 * time.Millisecond, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 8, 10 * time.Millisecond, false, []phase{{"uniform", 64, 0, 0, ""}}},
+		}},
+		// -worker-rtt 0: the direct series alone.
+		{[]string{"-start", "-scenario", "scale", "-workers", "2", "-worker-rtt", "0"}, []run{
+			{"scale", 2, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
+		}},
+		// -repeat: the whole plan again, so that the counts alternate.
+		{[]string{"-start", "-scenario", "scale", "-workers", "1,2", "-worker-rtt", "0", "-repeat", "2"}, []run{
+			{"scale", 1, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 2, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 1, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 2, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
+		}},
+		// Any scenario can run through the proxies, each round trip in turn.
+		{[]string{"-start", "-scenario", "hot", "-worker-rtt", "0,1ms"}, []run{
+			{"hot", 1, 0, true, []phase{{"hot", 64, 0, 1, ""}}},
+			{"hot", 1, time.Millisecond, true, []phase{{"hot", 64, 0, 1, ""}}},
 		}},
 		// Against a running service the worker count is unknown.
 		{[]string{"-url", "http://127.0.0.1:9999", "-rate", "100", "-clients", "8"}, []run{
-			{"uniform", 0, false, []phase{{"uniform", 8, 100, 0, ""}}},
+			{"uniform", 0, 0, false, []phase{{"uniform", 8, 100, 0, ""}}},
 		}},
 	} {
 		c := mustParse(t, tc.args...)
 		var got []run
 		for _, r := range c.plan() {
-			g := run{r.Scenario, r.Workers, r.HotFunding, nil}
+			g := run{r.Scenario, r.Workers, r.WorkerRTT, r.HotFunding, nil}
 			for _, p := range r.Phases {
 				g.phases = append(g.phases, phase{p.Name, p.Clients, p.Rate, p.HotShare, p.ProbeFor})
 			}
 			got = append(got, g)
 		}
 		if !slices.EqualFunc(got, tc.want, func(a, b run) bool {
-			return a.scenario == b.scenario && a.workers == b.workers && a.hot == b.hot && slices.Equal(a.phases, b.phases)
+			return a.scenario == b.scenario && a.workers == b.workers && a.rtt == b.rtt && a.hot == b.hot && slices.Equal(a.phases, b.phases)
 		}) {
 			t.Errorf("%q:\n got %+v\nwant %+v", tc.args, got, tc.want)
 		}
@@ -98,6 +125,11 @@ func TestParseFlagsRefuses(t *testing.T) {
 		{"-start", "-hot-share", "1.5"},
 		{"-start", "-duration", "2s", "-warmup", "2s"},
 		{"-start", "-wallets", "1"},
+		{"-start", "-worker-rtt", "500us"}, // toxiproxy's latency is whole milliseconds
+		{"-start", "-worker-rtt", "-1ms"},
+		{"-start", "-repeat", "0"},
+		{"-start", "-worker-rtt", "fast"},
+		{"-worker-rtt", "1ms"}, // the proxies are for a started service
 		{"-start", "-admin", "no-password"},
 		{"-url", "localhost:8080"},
 		{"-start", "extra"},

@@ -138,16 +138,16 @@ func newRunID() string {
 // runOnce is one run: a service, its wallets, its phases, its audit.
 func runOnce(ctx context.Context, cfg Config, spec runSpec, u *ui) RunResult {
 	runID := newRunID()
-	r := RunResult{Scenario: spec.Scenario, Workers: spec.Workers, Wallets: spec.Wallets, Auth: cfg.Auth, URL: cfg.URL, Phases: []Summary{}}
+	r := RunResult{Scenario: spec.Scenario, Workers: spec.Workers, WorkerRTTMs: spec.WorkerRTT.Milliseconds(), Wallets: spec.Wallets, Auth: cfg.Auth, URL: cfg.URL, Phases: []Summary{}}
 	svc := &service{URL: cfg.URL}
 	if cfg.Start {
 		var err error
-		if svc, err = startService(ctx, cfg, spec.Workers, runID, u); err != nil {
+		if svc, err = startService(ctx, cfg, spec.Workers, spec.WorkerRTT, runID, u); err != nil {
 			r.Error = err.Error()
 			return r
 		}
 		defer svc.stop(u)
-		r.URL, r.Database = svc.URL, svc.DBName
+		r.URL, r.Database, r.TaskCheckInterval = svc.URL, svc.DBName, svc.TaskCheckInterval
 	}
 	conns := cfg.SetupConcurrency
 	for _, p := range spec.Phases {

@@ -43,8 +43,13 @@ type Machine struct {
 type RunResult struct {
 	Scenario string `json:"scenario"`
 	Workers  int    `json:"workers,omitempty"`
-	Wallets  int    `json:"wallets"`
-	Auth     string `json:"auth"`
+	// WorkerRTTMs is the round trip added between the workers and
+	// Postgres and Redis (-worker-rtt), in milliseconds.
+	WorkerRTTMs int64  `json:"worker_rtt_ms,omitempty"`
+	Wallets     int    `json:"wallets"`
+	Auth        string `json:"auth"`
+	// TaskCheckInterval is the started workers' idle poll.
+	TaskCheckInterval string `json:"task_check_interval,omitempty"`
 	// WebhookDeliveries counts what the sink received (-webhooks).
 	WebhookDeliveries int64 `json:"webhook_deliveries,omitempty"`
 	// WebhookDeliveriesAtEnd is what it had when the load ended, and
@@ -141,6 +146,12 @@ func printRun(w io.Writer, r *RunResult) {
 	if r.Workers > 0 {
 		workers = plural(r.Workers, "worker")
 	}
+	if r.TaskCheckInterval != "" {
+		workers += " polling every " + r.TaskCheckInterval
+	}
+	if r.WorkerRTTMs > 0 {
+		workers += fmt.Sprintf(" (+%d ms round trip to Postgres and Redis)", r.WorkerRTTMs)
+	}
 	fmt.Fprintf(w, "\n== %s · %s · %d wallets · %s ==\n", r.Scenario, workers, r.Wallets, r.URL)
 	if r.Error != "" {
 		fmt.Fprintf(w, "RUN FAILED: %s\n", r.Error)
@@ -225,6 +236,9 @@ func printOverview(w io.Writer, res *Results) {
 		if r.Workers > 0 {
 			workers = fmt.Sprint(r.Workers)
 		}
+		if r.WorkerRTTMs > 0 {
+			workers += fmt.Sprintf(" +%dms", r.WorkerRTTMs)
+		}
 		if len(r.Phases) == 0 {
 			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t%s\n", r.Scenario, workers, audit)
 		}
@@ -238,6 +252,7 @@ func printOverview(w io.Writer, res *Results) {
 		}
 	}
 	tw.Flush()
+	printMeans(w, res)
 	if b := res.Baseline; b != nil {
 		fmt.Fprintf(w, "\npgbench on %s, %d wallets, -c %d -j %d, %.0fs each:\n", b.Server, b.Wallets, b.Clients, b.Threads, b.DurationS)
 		fmt.Fprintf(w, "  1 transfer per transaction:    %8.0f tps = %8.0f transfers/s\n", b.Single.TPS, b.Single.TransfersPerSec)
@@ -271,6 +286,9 @@ func writeChart(path string, res *Results) error {
 			}
 			if r.Workers > 0 {
 				title += ", " + plural(r.Workers, "worker")
+			}
+			if r.WorkerRTTMs > 0 {
+				title += fmt.Sprintf(" +%d ms", r.WorkerRTTMs)
 			}
 			if s.Phase.Open() {
 				title += fmt.Sprintf(", open loop %.0f/s", s.Phase.Rate)
@@ -323,4 +341,60 @@ func byCode(m map[string]int64) string {
 		parts[i] = fmt.Sprintf("%s %d", c, m[c])
 	}
 	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// meanKey is what repeated runs share.
+type meanKey struct {
+	scenario, phase string
+	workers         int
+	rttMs           int64
+}
+
+// printMeans writes, when some runs were repeated (-repeat), the mean,
+// lowest and highest completed/s of each scenario, phase, worker count
+// and round trip, and the mean as a share of the same scenario's mean
+// with the fewest workers at the same round trip.
+func printMeans(w io.Writer, res *Results) {
+	var keys []meanKey
+	vals := map[meanKey][]float64{}
+	repeated := false
+	for _, r := range res.Runs {
+		for _, s := range r.Phases {
+			k := meanKey{r.Scenario, s.Phase.Name, r.Workers, r.WorkerRTTMs}
+			if _, ok := vals[k]; !ok {
+				keys = append(keys, k)
+			}
+			vals[k] = append(vals[k], s.CompletedPerSec)
+			repeated = repeated || len(vals[k]) > 1
+		}
+	}
+	if !repeated {
+		return
+	}
+	mean := func(v []float64) float64 {
+		t := 0.0
+		for _, x := range v {
+			t += x
+		}
+		return t / float64(len(v))
+	}
+	fmt.Fprintf(w, "\n== means of the repeated runs (completed/s) ==\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "scenario\tworkers\tphase\truns\tmean\tlowest\thighest\tvs fewest workers\n")
+	for _, k := range keys {
+		v := vals[k]
+		base := k
+		for _, o := range keys {
+			if o.scenario == k.scenario && o.phase == k.phase && o.rttMs == k.rttMs && o.workers < base.workers {
+				base = o
+			}
+		}
+		workers := fmt.Sprint(k.workers)
+		if k.rttMs > 0 {
+			workers += fmt.Sprintf(" +%dms", k.rttMs)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.2f\n", k.scenario, workers, k.phase, len(v), mean(v),
+			slices.Min(v), slices.Max(v), ratio(mean(v), mean(vals[base])))
+	}
+	tw.Flush()
 }

@@ -34,7 +34,14 @@ type service struct {
 	keep        bool
 	unclaim     func(flush bool)
 	workerBin   string
+	proxies     *latencyProxies
+	// TaskCheckInterval is the workers' idle poll (TASK_CHECK_INTERVAL).
+	TaskCheckInterval string
 }
+
+// poolCheckInterval is the idle poll that keeps a pool of n workers
+// polling as often as one worker does at the service's default (5 ms).
+func poolCheckInterval(n int) time.Duration { return time.Duration(max(n, 1)) * 5 * time.Millisecond }
 
 // Environment of a started service that the generator decides; anything
 // else (LOCK_WAIT, WORKER_CONCURRENCY, ...) passes through from the
@@ -61,8 +68,9 @@ func buildPrograms(ctx context.Context, binDir string) error {
 
 // startService starts an API and the given number of workers on a new
 // database and on Redis database redisDB, which it flushes first, and
-// waits until the API is ready.
-func startService(ctx context.Context, cfg Config, workers int, runID string, u *ui) (_ *service, err error) {
+// waits until the API is ready. With rtt > 0 the workers reach Postgres
+// and Redis through proxies that add that round trip.
+func startService(ctx context.Context, cfg Config, workers int, rtt time.Duration, runID string, u *ui) (_ *service, err error) {
 	s := &service{DBName: "wallet_bench_" + runID, keep: cfg.Keep,
 		workerBin: filepath.Join(cfg.BinDir, "worker")}
 	defer func() {
@@ -122,11 +130,24 @@ func startService(ctx context.Context, cfg Config, workers int, runID string, u 
 	if err := waitReady(ctx, s.URL, api, 60*time.Second); err != nil {
 		return nil, err
 	}
-	wenv := env
+	wenv := maps.Clone(env)
+	// An idle worker looks at its queue every TASK_CHECK_INTERVAL, so a
+	// pool of n at 5 ms polls Redis n×200 times a second and spends a
+	// few percent of a core each on it: the pool's poll rate is kept at
+	// one worker's, as the README asks of a deployment (More workers).
+	if _, given := os.LookupEnv("TASK_CHECK_INTERVAL"); !given {
+		wenv["TASK_CHECK_INTERVAL"] = poolCheckInterval(workers).String()
+	}
+	if rtt > 0 {
+		var via []string
+		if s.proxies, via, err = startLatencyProxies(rtt, env["DATABASE_URL"], env["REDIS_URL"]); err != nil {
+			return nil, err
+		}
+		wenv["DATABASE_URL"], wenv["REDIS_URL"] = via[0], via[1]
+	}
 	if cfg.Webhooks && cfg.WebhookNice > 0 {
-		wenv = maps.Clone(env)
+		henv := maps.Clone(wenv)
 		wenv["WORKER_QUEUES"] = "operations"
-		henv := maps.Clone(env)
 		henv["WORKER_QUEUES"] = "webhooks"
 		hooks := newProc("webhooks", s.workerBin, henv, s.logDir)
 		hooks.nice = cfg.WebhookNice
@@ -142,7 +163,9 @@ func startService(ctx context.Context, cfg Config, workers int, runID string, u 
 			return nil, err
 		}
 	}
-	u.logf("service at %s: database %s, Redis db %d, %d worker(s), logs in %s", s.URL, s.DBName, cfg.RedisDB, workers, s.logDir)
+	s.TaskCheckInterval = wenv["TASK_CHECK_INTERVAL"]
+	u.logf("service at %s: database %s, Redis db %d, %d worker(s) polling every %s, worker round trip +%s, logs in %s",
+		s.URL, s.DBName, cfg.RedisDB, workers, s.TaskCheckInterval, rtt, s.logDir)
 	return s, nil
 }
 
@@ -158,6 +181,7 @@ func (s *service) stop(u *ui) {
 			u.warnf("%s: %v; last lines of %s:\n%s", p.name, err, p.logPath, tail(p.logPath, 20))
 		}
 	}
+	s.proxies.stop()
 	if s.unclaim != nil {
 		s.unclaim(!s.keep)
 	}
