@@ -191,8 +191,10 @@ type driver struct {
 	seed       uint64
 	keyPrefix  string // makes Idempotency-Keys unique to the run and phase
 	start      time.Time
-	// sample reads the CPU budget's counters (nil: no budget).
+	// sample reads the CPU budget's counters (nil: no budget), stages
+	// the accept stages' (nil: none).
 	sample func() cpuSample
+	stages func() stageSample
 
 	// Live counts for the progress display.
 	accepted, busy, errors atomic.Int64
@@ -218,8 +220,10 @@ type phaseLoad struct {
 	// including the answers still in flight at its end.
 	CPU, Elapsed time.Duration
 	// Window are the CPU counters at the start and the end of the
-	// measured window (after the warm-up, to the phase's end).
+	// measured window (after the warm-up, to the phase's end), Stages
+	// the accept stages' at the same instants.
 	Window [2]cpuSample
+	Stages [2]stageSample
 }
 
 // run drives the phase and returns what it saw. It stops starting
@@ -239,26 +243,39 @@ func (d *driver) run(ctx context.Context, u *ui) *phaseLoad {
 	stopProgress()
 	l := merge(d.start, tallies, unsent, offered)
 	l.CPU, l.Elapsed = cpuTime()-cpu, time.Since(d.start)
-	l.Window = <-window
+	w := <-window
+	l.Window, l.Stages = w.cpu, w.stages
 	return l
 }
 
-// sampleWindow reads the CPU counters at the measured window's start and
-// end, and sends both when done (or when ctx ends, what it has).
-func (d *driver) sampleWindow(ctx context.Context) <-chan [2]cpuSample {
-	out := make(chan [2]cpuSample, 1)
-	if d.sample == nil {
-		out <- [2]cpuSample{}
+// windowSamples are the counters read at the measured window's ends.
+type windowSamples struct {
+	cpu    [2]cpuSample
+	stages [2]stageSample
+}
+
+// sampleWindow reads the CPU and accept-stage counters at the measured
+// window's start and end, and sends them when done (or when ctx ends,
+// what it has).
+func (d *driver) sampleWindow(ctx context.Context) <-chan windowSamples {
+	out := make(chan windowSamples, 1)
+	if d.sample == nil && d.stages == nil {
+		out <- windowSamples{}
 		return out
 	}
 	go func() {
-		var w [2]cpuSample
+		var w windowSamples
 		defer func() { out <- w }()
 		for i, at := range []time.Duration{d.spec.Warmup, d.spec.Duration} {
 			t := time.NewTimer(time.Until(d.start.Add(at)))
 			select {
 			case <-t.C:
-				w[i] = d.sample()
+				if d.sample != nil {
+					w.cpu[i] = d.sample()
+				}
+				if d.stages != nil {
+					w.stages[i] = d.stages()
+				}
 			case <-ctx.Done():
 				t.Stop()
 				return

@@ -51,8 +51,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	u := newUI(cfg.Quiet)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// finished is closed before stop runs at the end, so that the end of
+	// a run is not reported as an interruption.
+	finished := make(chan struct{})
+	defer close(finished)
 	go func() {
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-finished:
+			return
+		}
+		select {
+		case <-finished:
+			return
+		default:
+		}
 		// A second Ctrl-C quits at once; the service goes with it.
 		stop()
 		u.warnf("interrupted: stopping the load, then auditing and cleaning up (Ctrl-C again quits at once)")
@@ -216,7 +229,8 @@ func runPhases(ctx context.Context, cfg Config, spec runSpec, c *client, pop *po
 		}
 		u.logf("phase %s: %s for %s", p.Name, load, p.Duration)
 		d := &driver{c: c, pop: pop, spec: p, maxRetries: cfg.MaxRetries, seed: cfg.Seed + uint64(i),
-			keyPrefix: fmt.Sprintf("bench-%s-%d-", runID, i), sample: func() cpuSample { return sampleCPU(svc) }}
+			keyPrefix: fmt.Sprintf("bench-%s-%d-", runID, i), sample: func() cpuSample { return sampleCPU(svc) },
+			stages: func() stageSample { return sampleStages(ctx, svc.URL) }}
 		l := d.run(ctx, u)
 		u.logf("phase %s: %d accepted; reading final states", p.Name, len(l.Ops))
 		readFinals(ctx, c, pop, l, cfg.DrainTimeout, conns(p), u)

@@ -190,6 +190,9 @@ func printPhase(w io.Writer, s *Summary) {
 	}{{"accept", s.Accept}, {"accept-to-final", s.AcceptToFinal}} {
 		row(w, l.name, f1(l.l.P50), f1(l.l.P90), f1(l.l.P99), f1(l.l.P999), f1(l.l.Max), fmt.Sprint(l.l.Count))
 	}
+	if s.AcceptStagesMs != nil {
+		fmt.Fprintf(w, "accept stages in the API, mean ms per request: %s (accept mean %.1f)\n", stagesLine(s.AcceptStagesMs), s.Accept.Mean)
+	}
 	fmt.Fprintf(w, "operations: %d begun, %d accepted, %d completed, %d failed%s, %d not final; last final %.1fs after the end\n",
 		s.Attempted, s.Accepted, s.Completed, sum(s.Failed), byCode(s.Failed), s.NotFinal, s.DrainS)
 	fmt.Fprintf(w, "refusals: wallet_busy %d; other errors %d%s; retries %d; operations given up %d%s\n",

@@ -127,8 +127,11 @@ type Summary struct {
 	GeneratorCPU float64 `json:"generator_cpu_cores"`
 	// CPU is the measured window's CPU budget by part (a started service
 	// only).
-	CPU    *CPUBudget `json:"cpu,omitempty"`
-	Series []Second   `json:"series"`
+	CPU *CPUBudget `json:"cpu,omitempty"`
+	// AcceptStagesMs is the mean time an accepted request spent in each
+	// stage of the API's accept path over the measured window (stages.go).
+	AcceptStagesMs map[string]float64 `json:"accept_stages_ms,omitempty"`
+	Series         []Second           `json:"series"`
 }
 
 // summarize computes a phase's figures from what the generator saw and
@@ -215,6 +218,7 @@ func summarize(spec phaseSpec, l *phaseLoad) Summary {
 	s.DrainS = max(lastFinal-spec.Duration, 0).Seconds()
 	s.Accept, s.AcceptToFinal = latencyOf(accept), latencyOf(toFinal)
 	s.CPU = budget(l.Window[0], l.Window[1], completed, spec.Duration-spec.Warmup)
+	s.AcceptStagesMs = stageMeans(l.Stages[0], l.Stages[1])
 	s.Series = series.build()
 	return s
 }

@@ -48,6 +48,10 @@ type pendingAccept struct {
 	asRecipient bool
 	start       time.Time
 	deadline    time.Time
+	// arrived and locked are when the request reached the acceptor and
+	// when its locks were held, on the real clock, for the accept stage
+	// metrics.
+	arrived, locked time.Time
 	// busy is a wallet whose lock was taken at the last try.
 	busy string
 	// tried is set once the locks were tried: a request always gets one
@@ -349,6 +353,7 @@ func (s *Service) lockRound(ctx context.Context, round []*pendingAccept, hot map
 	}
 
 	used := map[string]bool{}
+	locked := time.Now()
 	for _, p := range live {
 		p.tried = true
 		if w, ok := p.missing(held); ok {
@@ -357,6 +362,8 @@ func (s *Service) lockRound(ctx context.Context, round []*pendingAccept, hot map
 			continue
 		}
 		s.observeLockWait(now.Sub(p.start), false)
+		p.locked = locked
+		s.observeStage(StageLocks, locked.Sub(p.arrived), 1)
 		group = append(group, p)
 		for _, w := range p.wallets {
 			used[w] = true
@@ -415,6 +422,15 @@ func lockList(held map[string]wallet.Lock) []wallet.Lock {
 func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.acceptTimeout())
 	defer cancel()
+	began := time.Now()
+	for _, p := range group {
+		s.observeStage(StageCommitter, began.Sub(p.locked), 1)
+	}
+	stage := func(name string, since time.Time) time.Time {
+		now := time.Now()
+		s.observeStage(name, now.Sub(since), len(group))
+		return now
+	}
 	fail := func(err error) {
 		err = unavailable("the database", err)
 		s.Log.Warn("accept group failed", slog.Int("requests", len(group)), slog.Any("error", err))
@@ -429,6 +445,7 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 		fail(err)
 		return
 	}
+	at := stage(StageFunds, began)
 
 	var ids []string
 	taskID := ""
@@ -442,6 +459,7 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 			fail(err)
 			return
 		}
+		at = stage(StageInsert, at)
 		for j, st := range stored {
 			p := group[index[j]]
 			switch {
@@ -493,8 +511,29 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 			s.release(locks, "a failed enqueue")
 		}
 	}
+	stage(StageRedis, at)
 	for i, p := range group {
 		p.done <- results[i]
+	}
+}
+
+// The stages of an accept, in order, for Observer.AcceptStage: the
+// request's wait for its locks (from reaching the acceptor, busy wallets'
+// retries included), its group's wait for a free committer, the funds
+// check, the insert and its commit, and the Redis steps after it (ending
+// the idempotency claims, releasing unneeded locks, the enqueue).
+const (
+	StageLocks     = "locks"
+	StageCommitter = "committer"
+	StageFunds     = "funds"
+	StageInsert    = "insert"
+	StageRedis     = "redis"
+)
+
+// observeStage counts n requests that spent d in stage.
+func (s *Service) observeStage(stage string, d time.Duration, n int) {
+	if s.Observer != nil {
+		s.Observer.AcceptStage(stage, d, n)
 	}
 }
 

@@ -957,3 +957,56 @@ func TestAcceptorGroupsWhatArrivesDuringAStore(t *testing.T) {
 	e.startWorker(t, 1)
 	e.waitApplied(t)
 }
+
+// stageObserver counts the requests each accept stage reports.
+type stageObserver struct {
+	mu     sync.Mutex
+	stages map[string]int
+	bad    []string
+}
+
+func (o *stageObserver) LockWait(time.Duration, bool)    {}
+func (o *stageObserver) OperationFinal(wallet.Operation) {}
+func (o *stageObserver) Batch(string, int)               {}
+func (o *stageObserver) CleanupFailed(string, int)       {}
+func (o *stageObserver) AcceptStage(stage string, d time.Duration, n int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if d < 0 || d > time.Minute || n < 1 {
+		o.bad = append(o.bad, fmt.Sprintf("%s: %v for %d", stage, d, n))
+	}
+	o.stages[stage] += n
+}
+
+// TestAcceptStages: every accepted request is counted once in each stage
+// of the accept path, whether it went alone or in a group.
+func TestAcceptStages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 2*time.Second)
+	obs := &stageObserver{stages: map[string]int{}}
+	e.svc.Observer = obs
+	e.startAcceptor(t, 1, 64)
+	const n = 12
+	from, to := make([]wallet.User, n), make([]wallet.Wallet, n)
+	for i := range n {
+		from[i], _ = e.user(t, 1000)
+		_, to[i] = e.user(t, 0)
+	}
+	within(t, 30*time.Second, "the Submits", func() {
+		pgtest.Together(n, func(i int) {
+			if _, err := e.transfer(context.Background(), from[i], to[i], 100, ""); err != nil {
+				t.Errorf("transfer %d: %v", i, err)
+			}
+		})
+	})
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	for _, stage := range []string{ledger.StageLocks, ledger.StageCommitter, ledger.StageFunds, ledger.StageInsert, ledger.StageRedis} {
+		if obs.stages[stage] != n {
+			t.Errorf("stage %s counted %d requests, want %d", stage, obs.stages[stage], n)
+		}
+	}
+	if len(obs.stages) != 5 || len(obs.bad) > 0 {
+		t.Errorf("stages %v, implausible observations %v", obs.stages, obs.bad)
+	}
+}

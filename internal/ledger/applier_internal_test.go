@@ -49,6 +49,8 @@ type recObserver struct {
 	batches []int
 }
 
+func (o *recObserver) AcceptStage(string, time.Duration, int) {}
+
 func (o *recObserver) LockWait(time.Duration, bool)    {}
 func (o *recObserver) OperationFinal(wallet.Operation) {}
 func (o *recObserver) Batch(stage string, n int) {

@@ -267,9 +267,10 @@ type cleanupObserver struct {
 	n  map[string]int
 }
 
-func (o *cleanupObserver) LockWait(time.Duration, bool)    {}
-func (o *cleanupObserver) OperationFinal(wallet.Operation) {}
-func (o *cleanupObserver) Batch(string, int)               {}
+func (o *cleanupObserver) LockWait(time.Duration, bool)           {}
+func (o *cleanupObserver) OperationFinal(wallet.Operation)        {}
+func (o *cleanupObserver) Batch(string, int)                      {}
+func (o *cleanupObserver) AcceptStage(string, time.Duration, int) {}
 func (o *cleanupObserver) CleanupFailed(kind string, n int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()

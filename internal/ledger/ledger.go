@@ -67,6 +67,9 @@ type Observer interface {
 	// CleanupFailed counts n locks ("lock_release") or idempotency claims
 	// ("unclaim") that Redis failed to end; they lapse by themselves.
 	CleanupFailed(kind string, n int)
+	// AcceptStage counts n accepted requests that each spent d in one
+	// stage of the accept path (StageLocks ... StageRedis).
+	AcceptStage(stage string, d time.Duration, n int)
 }
 
 // Accounts is what the account use cases need of the store.

@@ -169,6 +169,7 @@ func (s *Service) submit(ctx context.Context, req Request, key *wallet.Idempoten
 	p.ctx, p.key, p.claim = ctx, key, claim
 	p.op.Type, p.op.Currency, p.op.CreatedBy = req.Type, s.Currency.Code, req.Caller.ID
 	p.start, p.deadline, p.done = now, now.Add(s.LockWait), make(chan acceptResult, 1)
+	p.arrived = time.Now()
 	res := s.accept(p)
 	switch {
 	case wallet.ErrorCode(res.err) == wallet.EInsufficientFunds:

@@ -20,6 +20,7 @@ type Ledger struct {
 	acceptToDone *prometheus.HistogramVec
 	batch        *prometheus.HistogramVec
 	cleanup      *prometheus.CounterVec
+	stages       *prometheus.HistogramVec
 }
 
 // NewLedger registers the ledger metrics on reg.
@@ -56,7 +57,12 @@ func NewLedger(reg prometheus.Registerer) *Ledger {
 	for _, kind := range []string{"lock_release", "unclaim"} {
 		m.cleanup.WithLabelValues(kind)
 	}
-	reg.MustRegister(m.lockWait, m.busy, m.final, m.acceptToDone, m.batch, m.cleanup)
+	m.stages = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "wallet_accept_stage_seconds",
+		Help:    "Time an accepted request spent in each stage of the API's accept path: locks (waiting for its wallet locks, busy wallets' retries included), committer (its group waiting for a free committer), funds (the funds check), insert (the insert and its commit), redis (ending the idempotency claims, releasing unneeded locks, the enqueue).",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+	}, []string{"stage"})
+	reg.MustRegister(m.lockWait, m.busy, m.final, m.acceptToDone, m.batch, m.cleanup, m.stages)
 	return m
 }
 
@@ -84,6 +90,14 @@ func (m *Ledger) Batch(stage string, n int) {
 // CleanupFailed implements ledger.Observer.
 func (m *Ledger) CleanupFailed(kind string, n int) {
 	m.cleanup.WithLabelValues(kind).Add(float64(n))
+}
+
+// AcceptStage implements ledger.Observer: one observation per request.
+func (m *Ledger) AcceptStage(stage string, d time.Duration, n int) {
+	h := m.stages.WithLabelValues(stage)
+	for range n {
+		h.Observe(d.Seconds())
+	}
 }
 
 // Webhooks implements ledger.DeliveryObserver.

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func stagesText(locksSum float64, locksCount int, insertSum float64, insertCount int) string {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	r := strings.NewReplacer("LS", f(locksSum), "LC", strconv.Itoa(locksCount), "IS", f(insertSum), "IC", strconv.Itoa(insertCount))
+	return r.Replace(`# HELP wallet_accept_stage_seconds Time in each stage.
+# TYPE wallet_accept_stage_seconds histogram
+wallet_accept_stage_seconds_bucket{stage="locks",le="+Inf"} LC
+wallet_accept_stage_seconds_sum{stage="locks"} LS
+wallet_accept_stage_seconds_count{stage="locks"} LC
+wallet_accept_stage_seconds_bucket{stage="insert",le="+Inf"} IC
+wallet_accept_stage_seconds_sum{stage="insert"} IS
+wallet_accept_stage_seconds_count{stage="insert"} IC
+# TYPE wallet_busy_total counter
+wallet_busy_total 3
+`)
+}
+
+func TestStageMeans(t *testing.T) {
+	from := parseStages(strings.NewReader(stagesText(0.02, 10, 0.5, 10)))
+	to := parseStages(strings.NewReader(stagesText(0.05, 20, 0.5, 10)))
+	if from == nil || to == nil {
+		t.Fatalf("parse: %v, %v", from, to)
+	}
+	got := stageMeans(from, to)
+	// locks: 0.03 s over 10 requests; insert: nothing new in the window.
+	if len(got) != 1 || math.Abs(got["locks"]-3) > 1e-9 {
+		t.Fatalf("means %v, want locks 3 ms only", got)
+	}
+	if line := stagesLine(got); line != "locks 3.00 = 3.00" {
+		t.Errorf("line %q", line)
+	}
+	if stageMeans(nil, to) != nil || stageMeans(from, from) != nil {
+		t.Error("means from a missing sample or an empty window")
+	}
+	if parseStages(strings.NewReader("# TYPE other counter\nother 1\n")) != nil {
+		t.Error("a /metrics without the stage histogram parsed as a sample")
+	}
+}
