@@ -191,7 +191,8 @@ func printPhase(w io.Writer, s *Summary) {
 		row(w, l.name, f1(l.l.P50), f1(l.l.P90), f1(l.l.P99), f1(l.l.P999), f1(l.l.Max), fmt.Sprint(l.l.Count))
 	}
 	if s.AcceptStagesMs != nil {
-		fmt.Fprintf(w, "accept stages in the API, mean ms per request: %s (accept mean %.1f)\n", stagesLine(s.AcceptStagesMs), s.Accept.Mean)
+		fmt.Fprintf(w, "accept stages in the API, mean ms per request: %s (accept mean %.1f); %.1f requests per group\n",
+			stagesLine(s.AcceptStagesMs), s.Accept.Mean, s.AcceptGroup)
 	}
 	fmt.Fprintf(w, "operations: %d begun, %d accepted, %d completed, %d failed%s, %d not final; last final %.1fs after the end\n",
 		s.Attempted, s.Accepted, s.Completed, sum(s.Failed), byCode(s.Failed), s.NotFinal, s.DrainS)

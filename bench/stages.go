@@ -22,7 +22,13 @@ import (
 // acceptStages are the stages in the order of the path.
 var acceptStages = []string{"locks", "committer", "funds", "insert", "redis"}
 
-const stageMetric = "wallet_accept_stage_seconds"
+const (
+	stageMetric = "wallet_accept_stage_seconds"
+	// groupMetric's stage="accept" series counts the requests of each
+	// accepted group: its mean is the group size.
+	groupMetric = "wallet_batch_operations"
+	groupKey    = "group"
+)
 
 // stageSample is each stage's histogram sum (seconds) and count so far.
 type stageSample map[string]stageTotal
@@ -60,23 +66,43 @@ func parseStages(r io.Reader) stageSample {
 	if err != nil {
 		return nil
 	}
-	f, ok := families[stageMetric]
-	if !ok {
+	if _, ok := families[stageMetric]; !ok {
 		return nil
 	}
 	out := stageSample{}
-	for _, m := range f.GetMetric() {
-		h := m.GetHistogram()
-		if h == nil {
-			continue
-		}
-		for _, l := range m.GetLabel() {
-			if l.GetName() == "stage" {
-				out[l.GetValue()] = stageTotal{Sum: h.GetSampleSum(), Count: h.GetSampleCount()}
+	each := func(name string, fn func(stage string, t stageTotal)) {
+		for _, m := range families[name].GetMetric() {
+			h := m.GetHistogram()
+			if h == nil {
+				continue
+			}
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "stage" {
+					fn(l.GetValue(), stageTotal{Sum: h.GetSampleSum(), Count: h.GetSampleCount()})
+				}
 			}
 		}
 	}
+	each(stageMetric, func(stage string, t stageTotal) { out[stage] = t })
+	each(groupMetric, func(stage string, t stageTotal) {
+		if stage == "accept" {
+			out[groupKey] = t
+		}
+	})
 	return out
+}
+
+// groupMean is the mean number of requests per accepted group between two
+// samples (0: unknown).
+func groupMean(from, to stageSample) float64 {
+	if from == nil || to == nil {
+		return 0
+	}
+	a, b := from[groupKey], to[groupKey]
+	if b.Count <= a.Count {
+		return 0
+	}
+	return (b.Sum - a.Sum) / float64(b.Count-a.Count)
 }
 
 // stageMeans is each stage's mean in milliseconds per request between

@@ -9,7 +9,7 @@ import (
 
 func stagesText(locksSum float64, locksCount int, insertSum float64, insertCount int) string {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	r := strings.NewReplacer("LS", f(locksSum), "LC", strconv.Itoa(locksCount), "IS", f(insertSum), "IC", strconv.Itoa(insertCount))
+	r := strings.NewReplacer("LCx4", strconv.Itoa(4*locksCount), "LS", f(locksSum), "LC", strconv.Itoa(locksCount), "IS", f(insertSum), "IC", strconv.Itoa(insertCount))
 	return r.Replace(`# HELP wallet_accept_stage_seconds Time in each stage.
 # TYPE wallet_accept_stage_seconds histogram
 wallet_accept_stage_seconds_bucket{stage="locks",le="+Inf"} LC
@@ -18,6 +18,13 @@ wallet_accept_stage_seconds_count{stage="locks"} LC
 wallet_accept_stage_seconds_bucket{stage="insert",le="+Inf"} IC
 wallet_accept_stage_seconds_sum{stage="insert"} IS
 wallet_accept_stage_seconds_count{stage="insert"} IC
+# TYPE wallet_batch_operations histogram
+wallet_batch_operations_bucket{stage="accept",le="+Inf"} LC
+wallet_batch_operations_sum{stage="accept"} LCx4
+wallet_batch_operations_count{stage="accept"} LC
+wallet_batch_operations_bucket{stage="apply",le="+Inf"} 1
+wallet_batch_operations_sum{stage="apply"} 1000
+wallet_batch_operations_count{stage="apply"} 1
 # TYPE wallet_busy_total counter
 wallet_busy_total 3
 `)
@@ -36,6 +43,10 @@ func TestStageMeans(t *testing.T) {
 	}
 	if line := stagesLine(got); line != "locks 3.00 = 3.00" {
 		t.Errorf("line %q", line)
+	}
+	// Groups: 40 more requests in 10 more groups, the apply series ignored.
+	if g := groupMean(from, to); g != 4 {
+		t.Errorf("group mean %v, want 4", g)
 	}
 	if stageMeans(nil, to) != nil || stageMeans(from, from) != nil {
 		t.Error("means from a missing sample or an empty window")

@@ -131,7 +131,9 @@ type Summary struct {
 	// AcceptStagesMs is the mean time an accepted request spent in each
 	// stage of the API's accept path over the measured window (stages.go).
 	AcceptStagesMs map[string]float64 `json:"accept_stages_ms,omitempty"`
-	Series         []Second           `json:"series"`
+	// AcceptGroup is the mean number of requests per accepted group.
+	AcceptGroup float64  `json:"accept_group,omitempty"`
+	Series      []Second `json:"series"`
 }
 
 // summarize computes a phase's figures from what the generator saw and
@@ -219,6 +221,7 @@ func summarize(spec phaseSpec, l *phaseLoad) Summary {
 	s.Accept, s.AcceptToFinal = latencyOf(accept), latencyOf(toFinal)
 	s.CPU = budget(l.Window[0], l.Window[1], completed, spec.Duration-spec.Warmup)
 	s.AcceptStagesMs = stageMeans(l.Stages[0], l.Stages[1])
+	s.AcceptGroup = groupMean(l.Stages[0], l.Stages[1])
 	s.Series = series.build()
 	return s
 }
