@@ -34,9 +34,13 @@ func webhookServer(a *app.App, log *slog.Logger) (*asynq.Server, *asynq.ServeMux
 		},
 	}
 	srv := asynq.NewServer(a.RedisOpt, asynq.Config{
-		Concurrency:              cfg.WebhookConcurrency,
-		Queues:                   map[string]int{queue.DeliveryQueue: 1},
-		TaskCheckInterval:        50 * time.Millisecond,
+		Concurrency: cfg.WebhookConcurrency,
+		Queues:      map[string]int{queue.DeliveryQueue: 1},
+		// Deliveries may wait longer than operations for an idle worker
+		// to look: ten of its operation polls (50 ms at the default), so
+		// that the pool rule for TASK_CHECK_INTERVAL (5 ms × workers)
+		// keeps this queue's polling at one worker's too.
+		TaskCheckInterval:        10 * cfg.TaskCheckInterval,
 		DelayedTaskCheckInterval: time.Second,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		RetryDelayFunc:           retryDelay,
