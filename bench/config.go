@@ -128,7 +128,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.Var(&c.Bank, "bank", "payment-system credentials, email:password")
 	fs.StringVar(&scenarios, "scenario", "uniform", "comma-separated presets: "+strings.Join(scenarioNames(), ", "))
 	fs.StringVar(&workers, "workers", "1", "worker processes (with -start); a comma-separated list runs each count in turn")
-	fs.StringVar(&rtts, "worker-rtt", "0", "with -start: a round trip (whole milliseconds) added between the workers and Postgres and Redis by toxiproxy proxies in this process, as if they ran on other hosts; a comma-separated list runs each in turn; scale runs its worker counts without one, then with each (1ms unless given)")
+	fs.StringVar(&rtts, "worker-rtt", "0", "with -start: a round trip (half each way) added between the workers and Postgres and Redis by toxiproxy proxies in this process, as if they ran on other hosts; a comma-separated list runs each in turn; scale runs its worker counts without one, then with each (1ms unless given)")
 	fs.IntVar(&c.Repeat, "repeat", 1, "run the whole plan this many times over, alternating, and print the mean of each (scenario, workers, round trip) in the summary")
 	fs.IntVar(&c.Wallets, "wallets", defaultWallets, "wallets (users) to sign up")
 	fs.IntVar(&c.Clients, "clients", defaultClients, fmt.Sprintf("concurrent clients in closed loop, or senders in open loop (there %d unless given)", defaultOpenClients))
@@ -210,8 +210,8 @@ func (c *Config) validate() error {
 		}
 	}
 	for _, d := range c.WorkerRTTs {
-		if d < 0 || d%time.Millisecond != 0 {
-			errs = append(errs, errors.New("-worker-rtt: whole milliseconds (toxiproxy's latency unit), not negative"))
+		if d < 0 {
+			errs = append(errs, errors.New("-worker-rtt: not negative"))
 		}
 		if d > 0 && !c.Start {
 			errs = append(errs, errors.New("-worker-rtt needs -start"))

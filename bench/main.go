@@ -151,7 +151,7 @@ func newRunID() string {
 // runOnce is one run: a service, its wallets, its phases, its audit.
 func runOnce(ctx context.Context, cfg Config, spec runSpec, u *ui) RunResult {
 	runID := newRunID()
-	r := RunResult{Scenario: spec.Scenario, Workers: spec.Workers, WorkerRTTMs: spec.WorkerRTT.Milliseconds(), Wallets: spec.Wallets, Auth: cfg.Auth, URL: cfg.URL, Phases: []Summary{}}
+	r := RunResult{Scenario: spec.Scenario, Workers: spec.Workers, WorkerRTTMs: float64(spec.WorkerRTT.Microseconds()) / 1000, Wallets: spec.Wallets, Auth: cfg.Auth, URL: cfg.URL, Phases: []Summary{}}
 	svc := &service{URL: cfg.URL}
 	if cfg.Start {
 		var err error

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -45,9 +46,9 @@ type RunResult struct {
 	Workers  int    `json:"workers,omitempty"`
 	// WorkerRTTMs is the round trip added between the workers and
 	// Postgres and Redis (-worker-rtt), in milliseconds.
-	WorkerRTTMs int64  `json:"worker_rtt_ms,omitempty"`
-	Wallets     int    `json:"wallets"`
-	Auth        string `json:"auth"`
+	WorkerRTTMs float64 `json:"worker_rtt_ms,omitempty"`
+	Wallets     int     `json:"wallets"`
+	Auth        string  `json:"auth"`
 	// TaskCheckInterval is the started workers' idle poll.
 	TaskCheckInterval string `json:"task_check_interval,omitempty"`
 	// WebhookDeliveries counts what the sink received (-webhooks).
@@ -150,7 +151,7 @@ func printRun(w io.Writer, r *RunResult) {
 		workers += " polling every " + r.TaskCheckInterval
 	}
 	if r.WorkerRTTMs > 0 {
-		workers += fmt.Sprintf(" (+%d ms round trip to Postgres and Redis)", r.WorkerRTTMs)
+		workers += fmt.Sprintf(" (+%s ms round trip to Postgres and Redis)", msText(r.WorkerRTTMs))
 	}
 	fmt.Fprintf(w, "\n== %s · %s · %d wallets · %s ==\n", r.Scenario, workers, r.Wallets, r.URL)
 	if r.Error != "" {
@@ -241,7 +242,7 @@ func printOverview(w io.Writer, res *Results) {
 			workers = fmt.Sprint(r.Workers)
 		}
 		if r.WorkerRTTMs > 0 {
-			workers += fmt.Sprintf(" +%dms", r.WorkerRTTMs)
+			workers += " +" + msText(r.WorkerRTTMs) + "ms"
 		}
 		if len(r.Phases) == 0 {
 			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t%s\n", r.Scenario, workers, audit)
@@ -292,7 +293,7 @@ func writeChart(path string, res *Results) error {
 				title += ", " + plural(r.Workers, "worker")
 			}
 			if r.WorkerRTTMs > 0 {
-				title += fmt.Sprintf(" +%d ms", r.WorkerRTTMs)
+				title += " +" + msText(r.WorkerRTTMs) + " ms"
 			}
 			if s.Phase.Open() {
 				title += fmt.Sprintf(", open loop %.0f/s", s.Phase.Rate)
@@ -351,7 +352,7 @@ func byCode(m map[string]int64) string {
 type meanKey struct {
 	scenario, phase string
 	workers         int
-	rttMs           int64
+	rttMs           float64
 }
 
 // printMeans writes, when some runs were repeated (-repeat), the mean,
@@ -395,10 +396,13 @@ func printMeans(w io.Writer, res *Results) {
 		}
 		workers := fmt.Sprint(k.workers)
 		if k.rttMs > 0 {
-			workers += fmt.Sprintf(" +%dms", k.rttMs)
+			workers += " +" + msText(k.rttMs) + "ms"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.2f\n", k.scenario, workers, k.phase, len(v), mean(v),
 			slices.Min(v), slices.Max(v), ratio(mean(v), mean(vals[base])))
 	}
 	tw.Flush()
 }
+
+// msText is a number of milliseconds as short text: 1, 0.5, 10.
+func msText(ms float64) string { return strconv.FormatFloat(ms, 'f', -1, 64) }
