@@ -47,10 +47,12 @@ func (s *Store) Holds(ctx context.Context, f wallet.HoldFilter) ([]wallet.Hold, 
 }
 
 // DueHolds implements wallet.Store: active holds whose expiry has come
-// (by the database's clock), oldest first.
+// (by the database's clock), oldest first. closed_at IS NULL is what
+// lets it read the index of open holds (holds_open_due).
 func (s *Store) DueHolds(ctx context.Context, limit int) ([]wallet.Hold, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+holdColumns+` FROM holds h
-		WHERE h.status = 'active' AND h.expires_at <= now() ORDER BY h.expires_at LIMIT $1`, limit)
+		WHERE h.closed_at IS NULL AND h.status = 'active' AND h.expires_at <= now()
+		ORDER BY h.expires_at LIMIT $1`, limit)
 	if err != nil {
 		return nil, translate(err)
 	}
