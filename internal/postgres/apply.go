@@ -39,6 +39,16 @@ func (s *Store) ApplyOperations(ctx context.Context, ids []string) ([]wallet.App
 	}
 }
 
+// applyTx begins an applier's transaction with sequential scans off: its
+// every read is by key (ids, wallet ids, hold ids) and an index scan is
+// right at any table size. A connection keeps a statement's generic plan
+// until the table is analyzed again, and a plan made while a table was
+// nearly empty (holds, withdrawals and payment requests after a deploy)
+// would otherwise scan the whole table for every batch until autovacuum
+// next analyzes it (TestApplierNeverScansWholeTables). The BEGIN and the
+// SET go in one round trip.
+var applyTx = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL enable_seqscan = off"}
+
 // applyBatch is one attempt of ApplyOperations. Under the rule of the
 // ledger it locks, in phases and each phase in id order (so concurrent
 // batches never deadlock): the operation rows, the user wallets, the
@@ -49,7 +59,7 @@ func (s *Store) ApplyOperations(ctx context.Context, ids []string) ([]wallet.App
 // and writes balances, reservations, entries, statuses and the state of
 // holds, withdrawals and requests in the same commit.
 func (s *Store) applyBatch(ctx context.Context, ids []string) ([]wallet.Applied, error) {
-	tx, err := s.pool.Begin(ctx)
+	tx, err := s.pool.BeginTx(ctx, applyTx)
 	if err != nil {
 		return nil, err
 	}
