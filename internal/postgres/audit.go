@@ -132,6 +132,11 @@ var auditChecks = []struct{ name, sql string }{
 		SELECT coalesce(d.id, s.delivery_id)::text
 		FROM webhook_deliveries d FULL JOIN webhook_schedule s ON s.delivery_id = d.id
 		WHERE (d.status = 'pending') IS DISTINCT FROM (s.delivery_id IS NOT NULL)`},
+	{"every notification names an existing user and operation", `
+		SELECT n.id::text FROM notifications n
+		LEFT JOIN users u ON u.id = n.user_id
+		LEFT JOIN operations o ON o.id = n.operation_id
+		WHERE u.id IS NULL OR (n.operation_id IS NOT NULL AND o.id IS NULL)`},
 	{"all entries together sum to zero", `
 		SELECT 'ledger' FROM entries HAVING sum(amount) <> 0`},
 }

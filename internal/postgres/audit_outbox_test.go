@@ -1,0 +1,42 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// notifications has no foreign keys (migration 000014): the audit is what
+// finds an event naming a user or an operation that does not exist.
+func TestAuditFindsOrphanNotifications(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	const check = "every notification names an existing user and operation"
+	violations := func() int64 {
+		t.Helper()
+		r, err := f.store.Audit(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range r.Checks {
+			if c.Name == check {
+				return c.Violations
+			}
+		}
+		t.Fatalf("the audit has no check %q", check)
+		return 0
+	}
+	if n := violations(); n != 0 {
+		t.Fatalf("%d violations on a clean ledger", n)
+	}
+	u, _ := f.user(t, 0)
+	noUser, noOp := uuid.NewString(), uuid.NewString()
+	f.exec(t, `INSERT INTO notifications (id, user_id, type, operation_id, subject, created_at) VALUES
+		($1, $2, 'hold.captured', NULL, '{"id": "00000000-0000-0000-0000-000000000000"}', now()),
+		($3, $4, 'operation.completed', $5, NULL, now())`, noUser, uuid.NewString(), noOp, u.ID, uuid.NewString())
+	if n := violations(); n != 2 {
+		t.Errorf("%d violations with an event of no user and one of no operation, want 2", n)
+	}
+	f.exec(t, `DELETE FROM notifications WHERE id IN ($1, $2)`, noUser, noOp)
+}

@@ -1,0 +1,3 @@
+ALTER TABLE notifications
+    ADD CONSTRAINT notifications_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id),
+    ADD CONSTRAINT notifications_operation_id_fkey FOREIGN KEY (operation_id) REFERENCES operations (id);
