@@ -24,17 +24,12 @@ func TestApplierNeverScansWholeTables(t *testing.T) {
 		holds = append(holds, p)
 		captures = append(captures, f.store1(t, p.capture(40, false)).ID)
 	}
-	// Counters reach pg_stat_user_tables when a backend reports them
-	// (idle, at most once a second, or when it exits): close the pool's
-	// connections until the setup's writes are counted, then start from 0.
 	tables := []string{"operations", "wallets", "holds", "entries"}
 	waitStats := func(what string, done func() bool) {
 		t.Helper()
-		f.pool.Reset()
-		for deadline := time.Now().Add(20 * time.Second); !done(); time.Sleep(100 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: the statistics were not reported in time", what)
-			}
+		flushStats(t, f)
+		if !done() {
+			t.Fatalf("%s: the statistics do not show it", what)
 		}
 	}
 	count := func(table, column string) int64 {
@@ -64,5 +59,29 @@ func TestApplierNeverScansWholeTables(t *testing.T) {
 		if seq := count(table, "seq_scan"); seq != 0 {
 			t.Errorf("%s: %d sequential scans during the applies, want 0", table, seq)
 		}
+	}
+}
+
+// flushStats has every backend of the test's database report its table
+// counters to pg_stat_user_tables: a backend reports them when it is idle
+// (at most once a second) or when it exits, before it leaves
+// pg_stat_activity. It closes the pool's connections and waits until no
+// other backend of the database is left.
+func flushStats(t *testing.T, f *fixture) {
+	t.Helper()
+	f.pool.Reset()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var others int
+		if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&others); err != nil {
+			t.Fatal(err)
+		}
+		if others == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d other backends still connected", others)
+		}
+		f.pool.Reset()
 	}
 }

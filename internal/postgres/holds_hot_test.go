@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/walletd/wallet/internal/wallet"
 )
@@ -22,23 +21,14 @@ func TestHoldActivationIsHOT(t *testing.T) {
 		}
 		holds = append(holds, p)
 	}
-	// A backend reports its table counters when it goes idle (at most
-	// once a second) or exits: close the pool's connections, then read.
-	f.pool.Reset()
+	flushStats(t, f)
 	var upd, hot int64
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if err := f.pool.QueryRow(context.Background(),
-			`SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'holds'`).Scan(&upd, &hot); err != nil {
-			t.Fatal(err)
-		}
-		if upd >= n || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := f.pool.QueryRow(context.Background(),
+		`SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'holds'`).Scan(&upd, &hot); err != nil {
+		t.Fatal(err)
 	}
 	if upd < n {
-		t.Fatalf("holds updated %d times, want at least %d (stats not reported in time)", upd, n)
+		t.Fatalf("holds updated %d times, want at least %d", upd, n)
 	}
 	if hot < n {
 		t.Errorf("%d of %d hold updates were HOT, want every activation HOT", hot, upd)
