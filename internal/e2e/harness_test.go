@@ -164,17 +164,6 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // claimRedisDB takes a Redis database of the test's own (see
 // pgtest.ClaimRedisDB).
 func claimRedisDB(t *testing.T) int {
