@@ -14,7 +14,6 @@ import (
 // in which a connection's generic plan scanned the table for every batch.
 func TestApplierNeverScansWholeTables(t *testing.T) {
 	f := setup(t)
-	ctx := context.Background()
 	f.exec(t, `ANALYZE`)
 	const n = 12
 	var holds []holdParty
@@ -32,14 +31,7 @@ func TestApplierNeverScansWholeTables(t *testing.T) {
 			t.Fatalf("%s: the statistics do not show it", what)
 		}
 	}
-	count := func(table, column string) int64 {
-		t.Helper()
-		var v int64
-		if err := f.pool.QueryRow(ctx, `SELECT coalesce(`+column+`, 0) FROM pg_stat_user_tables WHERE relname = $1`, table).Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	count := func(table, column string) int64 { return tableStat(t, f, table, column) }
 	waitStats("setup", func() bool { return count("holds", "n_tup_ins") >= n })
 	f.exec(t, `SELECT pg_stat_reset()`)
 
@@ -60,6 +52,16 @@ func TestApplierNeverScansWholeTables(t *testing.T) {
 			t.Errorf("%s: %d sequential scans during the applies, want 0", table, seq)
 		}
 	}
+}
+
+// tableStat reads a counter of pg_stat_user_tables (after flushStats).
+func tableStat(t *testing.T, f *fixture, table, column string) int64 {
+	t.Helper()
+	var v int64
+	if err := f.pool.QueryRow(context.Background(), `SELECT coalesce(`+column+`, 0) FROM pg_stat_user_tables WHERE relname = $1`, table).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // flushStats has every backend of the test's database report its table

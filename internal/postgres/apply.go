@@ -39,15 +39,21 @@ func (s *Store) ApplyOperations(ctx context.Context, ids []string) ([]wallet.App
 	}
 }
 
-// applyTx begins an applier's transaction with sequential scans off: its
-// every read is by key (ids, wallet ids, hold ids) and an index scan is
-// right at any table size. A connection keeps a statement's generic plan
-// until the table is analyzed again, and a plan made while a table was
-// nearly empty (holds, withdrawals and payment requests after a deploy)
-// would otherwise scan the whole table for every batch until autovacuum
-// next analyzes it (TestApplierNeverScansWholeTables). The BEGIN and the
-// SET go in one round trip.
-var applyTx = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL enable_seqscan = off"}
+// keyedTx begins a transaction with sequential scans off, for work whose
+// every read is by key (ids, wallet ids, hold ids, a cursor's index
+// range): an index scan is right at any table size. A connection keeps a
+// statement's generic plan until the table is analyzed again, and a plan
+// made while a table was nearly empty (holds, withdrawals, payment
+// requests, webhook deliveries after a deploy) would otherwise scan the
+// whole table for every batch until autovacuum next analyzes it
+// (TestApplierNeverScansWholeTables, TestDeliveriesNeverScanWholeTables).
+// The BEGIN and the SET go in one round trip. The applier and the
+// webhook deliveries run in such transactions.
+//
+// JIT is off too: these are short statements, and with sequential scans
+// off, a plan that keeps one (a table without a fitting index) costs
+// more than jit_above_cost and would be compiled, 300 ms, every time.
+var keyedTx = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL jit = off"}
 
 // applyBatch is one attempt of ApplyOperations. Under the rule of the
 // ledger it locks, in phases and each phase in id order (so concurrent
@@ -59,7 +65,7 @@ var applyTx = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL enable_seqscan = off"}
 // and writes balances, reservations, entries, statuses and the state of
 // holds, withdrawals and requests in the same commit.
 func (s *Store) applyBatch(ctx context.Context, ids []string) ([]wallet.Applied, error) {
-	tx, err := s.pool.BeginTx(ctx, applyTx)
+	tx, err := s.pool.BeginTx(ctx, keyedTx)
 	if err != nil {
 		return nil, err
 	}

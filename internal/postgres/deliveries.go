@@ -12,6 +12,16 @@ import (
 	"github.com/walletd/wallet/internal/wallet"
 )
 
+// deliveryTx is keyedTx with a plan made for each execution. The
+// deliveries' statements join the log, the schedule, the notifications
+// and the endpoints, and a connection's generic plan, cached while those
+// were small, chose joins that read a whole index for every batch, key
+// conditions or not; sequential scans off does not stop that. A custom
+// plan sees the batch's arrays and the tables as they are now
+// (TestDeliveryPlansFollowTheTables). Planning is per batch of up to
+// DeliveryBatch deliveries, not per delivery.
+var deliveryTx = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL jit = off; SET LOCAL plan_cache_mode = force_custom_plan"}
+
 const deliveryColumns = `d.id::text, d.webhook_id::text, d.notification_id::text, n.type, d.status, d.attempts,
 	coalesce(d.last_status_code, 0), coalesce(d.last_error, ''), d.next_attempt_at, d.created_at`
 
@@ -42,7 +52,7 @@ func collectDeliveries(rows pgx.Rows, err error) ([]wallet.Delivery, error) {
 // not the number of endpoints.
 func (s *Store) RelayDeliveries(ctx context.Context, now time.Time, limit int) ([]wallet.Delivery, error) {
 	var out []wallet.Delivery
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.pool, deliveryTx, func(tx pgx.Tx) error {
 		var curXID int64
 		var curID string
 		if err := tx.QueryRow(ctx, `SELECT xid::text::bigint, notification_id::text FROM webhook_relay WHERE id = 1 FOR UPDATE`).
@@ -94,11 +104,11 @@ func (s *Store) RelayDeliveries(ctx context.Context, now time.Time, limit int) (
 		}); err != nil {
 			return err
 		}
-		var ids, hooks, nids []string
+		var ids, hooks, nids, types []string
 		for _, n := range notes {
 			for _, h := range byUser[n.user] {
 				if !n.at.Before(h.since) && slices.Contains(h.events, n.typ) {
-					ids, hooks, nids = append(ids, newID()), append(hooks, h.id), append(nids, n.id)
+					ids, hooks, nids, types = append(ids, newID()), append(hooks, h.id), append(nids, n.id), append(types, n.typ)
 				}
 			}
 		}
@@ -110,25 +120,44 @@ func (s *Store) RelayDeliveries(ctx context.Context, now time.Time, limit int) (
 		if len(ids) == 0 {
 			return nil
 		}
+		// What is returned is known here: the insert says which it made
+		// (a delivery relayed before, by a relay that crashed before
+		// moving the cursor, is not made twice), and nothing is read back.
 		rows, err = tx.Query(ctx, `
 			WITH ins AS (
 				INSERT INTO webhook_deliveries (id, webhook_id, notification_id, next_attempt_at, created_at)
 				SELECT v.id, v.hook, v.note, $4, $4 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS v(id, hook, note)
 				ON CONFLICT (webhook_id, notification_id) DO NOTHING
-				RETURNING *
+				RETURNING id
 			), sched AS (
 				INSERT INTO webhook_schedule (delivery_id, due_at) SELECT id, $5 FROM ins
 			)
-			SELECT `+deliveryColumns+` FROM ins d JOIN notifications n ON n.id = d.notification_id ORDER BY d.id`,
+			SELECT id::text FROM ins`,
 			ids, hooks, nids, now, now.Add(wallet.DeliveryLease))
-		out, err = collectDeliveries(rows, err)
-		return err
+		if err != nil {
+			return err
+		}
+		made, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		index := make(map[string]int, len(ids))
+		for i, id := range ids {
+			index[id] = i
+		}
+		for _, id := range made {
+			i := index[id]
+			at := now
+			out = append(out, wallet.Delivery{ID: id, WebhookID: hooks[i], NotificationID: nids[i], Type: types[i],
+				Status: wallet.DeliveryPending, NextAttemptAt: &at, CreatedAt: now})
+		}
+		return nil
 	})
 	return out, translate(err)
 }
 
 // ClaimDeliveries implements wallet.DeliveryStore: one query for the due
-// ones with their endpoints, one more for their events.
+// ones with their endpoints, one more for their events (deliveryTx).
 func (s *Store) ClaimDeliveries(ctx context.Context, ids []string, now time.Time) ([]wallet.DeliveryWork, error) {
 	valid := make([]string, 0, len(ids))
 	for _, id := range ids {
@@ -136,44 +165,47 @@ func (s *Store) ClaimDeliveries(ctx context.Context, ids []string, now time.Time
 			valid = append(valid, c)
 		}
 	}
-	rows, err := s.pool.Query(ctx, `
-		SELECT `+deliveryColumns+`, w.user_id::text, w.url, w.events, w.secret, w.created_at, w.disabled_at IS NOT NULL
-		FROM webhook_deliveries d JOIN notifications n ON n.id = d.notification_id JOIN webhooks w ON w.id = d.webhook_id
-		WHERE d.id = ANY($1) AND d.status = 'pending' AND d.next_attempt_at <= $2
-		ORDER BY d.id`, valid, now.Add(wallet.DeliveryClockSkew))
-	if err != nil {
-		return nil, translate(err)
-	}
-	work, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wallet.DeliveryWork, error) {
-		var w wallet.DeliveryWork
-		d := &w.Delivery
-		err := r.Scan(&d.ID, &d.WebhookID, &d.NotificationID, &d.Type, &d.Status, &d.Attempts,
-			&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt,
-			&w.Webhook.UserID, &w.Webhook.URL, &w.Webhook.Events, &w.Webhook.Secret, &w.Webhook.CreatedAt, &w.Disabled)
-		w.Webhook.ID = d.WebhookID
-		return w, err
+	var work []wallet.DeliveryWork
+	err := pgx.BeginTxFunc(ctx, s.pool, deliveryTx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, claimDeliveriesSQL, valid, now.Add(wallet.DeliveryClockSkew))
+		if err != nil {
+			return err
+		}
+		work, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (wallet.DeliveryWork, error) {
+			var w wallet.DeliveryWork
+			d := &w.Delivery
+			err := r.Scan(&d.ID, &d.WebhookID, &d.NotificationID, &d.Type, &d.Status, &d.Attempts,
+				&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt,
+				&w.Webhook.UserID, &w.Webhook.URL, &w.Webhook.Events, &w.Webhook.Secret, &w.Webhook.CreatedAt, &w.Disabled)
+			w.Webhook.ID = d.WebhookID
+			return w, err
+		})
+		if err != nil || len(work) == 0 {
+			return err
+		}
+		nids := make([]string, len(work))
+		for i, w := range work {
+			nids[i] = w.Delivery.NotificationID
+		}
+		ns, err := queryNotificationsOn(ctx, tx, len(nids), notificationSelect+` WHERE n.id = ANY($1)`, nids)
+		if err != nil {
+			return err
+		}
+		byID := make(map[string]wallet.Notification, len(ns))
+		for _, n := range ns {
+			byID[n.ID] = n
+		}
+		for i := range work {
+			n, ok := byID[work[i].Delivery.NotificationID]
+			if !ok {
+				return errors.New("postgres: a delivery's notification is missing")
+			}
+			work[i].Event = n
+		}
+		return nil
 	})
 	if err != nil || len(work) == 0 {
 		return nil, translate(err)
-	}
-	nids := make([]string, len(work))
-	for i, w := range work {
-		nids[i] = w.Delivery.NotificationID
-	}
-	ns, err := s.queryNotifications(ctx, len(nids), notificationSelect+` WHERE n.id = ANY($1)`, nids)
-	if err != nil {
-		return nil, err
-	}
-	byID := make(map[string]wallet.Notification, len(ns))
-	for _, n := range ns {
-		byID[n.ID] = n
-	}
-	for i := range work {
-		n, ok := byID[work[i].Delivery.NotificationID]
-		if !ok {
-			return nil, errors.New("postgres: a delivery's notification is missing")
-		}
-		work[i].Event = n
 	}
 	return work, nil
 }
@@ -194,45 +226,75 @@ func (s *Store) RecordAttempts(ctx context.Context, as []wallet.Attempt) ([]stri
 		ids[i], statuses[i], errs[i], next[i] = a.DeliveryID, a.Status, nullString(a.Error), a.NextAttemptAt
 		num[i], made[i], codes[i], disable[i] = int32(a.N), a.Made, int32(a.StatusCode), a.Disable
 	}
-	rows, err := s.pool.Query(ctx, `
-		WITH u AS (
-			UPDATE webhook_deliveries d SET attempts = v.n,
-				last_status_code = CASE WHEN v.made THEN nullif(v.code, 0) ELSE d.last_status_code END,
-				last_error = CASE WHEN v.made THEN v.err ELSE d.last_error END,
-				status = v.status, next_attempt_at = v.next
-			FROM unnest($1::uuid[], $2::int[], $3::bool[], $4::int[], $5::text[], $6::text[], $7::timestamptz[], $8::bool[])
-				AS v(id, n, made, code, err, status, next, disable)
-			WHERE d.id = v.id AND d.status = 'pending' AND d.attempts = v.n - CASE WHEN v.made THEN 1 ELSE 0 END
-			RETURNING d.id, d.webhook_id, v.disable, v.next),
-		off AS (
-			UPDATE webhooks w SET disabled_at = coalesce(w.disabled_at, now())
-			WHERE w.id IN (SELECT webhook_id FROM u WHERE disable)),
-		ended AS (
-			DELETE FROM webhook_schedule s USING u WHERE s.delivery_id = u.id AND u.next IS NULL),
-		later AS (
-			UPDATE webhook_schedule s SET due_at = u.next + $9::interval FROM u
-			WHERE s.delivery_id = u.id AND u.next IS NOT NULL)
-		SELECT id::text FROM u`, ids, num, made, codes, errs, statuses, next, disable, wallet.DeliveryLease)
-	if err != nil {
-		return nil, translate(err)
-	}
-	recorded, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	var recorded []string
+	err := pgx.BeginTxFunc(ctx, s.pool, deliveryTx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, recordAttemptsSQL, ids, num, made, codes, errs, statuses, next, disable, wallet.DeliveryLease)
+		if err != nil {
+			return err
+		}
+		recorded, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
 	return recorded, translate(err)
 }
+
+// claimDeliveriesSQL is ClaimDeliveries' first statement.
+const claimDeliveriesSQL = `
+	SELECT ` + deliveryColumns + `, w.user_id::text, w.url, w.events, w.secret, w.created_at, w.disabled_at IS NOT NULL
+	FROM webhook_deliveries d JOIN notifications n ON n.id = d.notification_id JOIN webhooks w ON w.id = d.webhook_id
+	WHERE d.id = ANY($1) AND d.status = 'pending' AND d.next_attempt_at <= $2
+	ORDER BY d.id`
+
+// recordAttemptsSQL is RecordAttempts' statement. Every table is reached
+// by key through = ANY of an array (an index condition), never by a join
+// alone: with the small row estimates of fresh tables, a connection's
+// generic plan scanned the whole index of the deliveries or of the
+// schedule (a queue, full of dead rows between vacuums) for each batch
+// and filtered it against the other side (TestDeliveryPlansFollowTheTables).
+const recordAttemptsSQL = `
+	WITH u AS (
+		UPDATE webhook_deliveries d SET attempts = v.n,
+			last_status_code = CASE WHEN v.made THEN nullif(v.code, 0) ELSE d.last_status_code END,
+			last_error = CASE WHEN v.made THEN v.err ELSE d.last_error END,
+			status = v.status, next_attempt_at = v.next
+		FROM unnest($1::uuid[], $2::int[], $3::bool[], $4::int[], $5::text[], $6::text[], $7::timestamptz[], $8::bool[])
+			AS v(id, n, made, code, err, status, next, disable)
+		WHERE d.id = ANY($1::uuid[]) AND d.id = v.id AND d.status = 'pending'
+			AND d.attempts = v.n - CASE WHEN v.made THEN 1 ELSE 0 END
+		RETURNING d.id, d.webhook_id, v.disable, v.next),
+	off AS (
+		UPDATE webhooks w SET disabled_at = coalesce(w.disabled_at, now())
+		WHERE w.id = ANY(ARRAY(SELECT webhook_id FROM u WHERE disable))),
+	ended AS (
+		DELETE FROM webhook_schedule s WHERE s.delivery_id = ANY(ARRAY(SELECT id FROM u WHERE next IS NULL))),
+	later AS (
+		UPDATE webhook_schedule s SET due_at = u.next + $9::interval FROM u
+		WHERE s.delivery_id = ANY(ARRAY(SELECT id FROM u WHERE next IS NOT NULL)) AND s.delivery_id = u.id)
+	SELECT id::text FROM u`
+
+// dueDeliveriesSQL is DueDeliveries' statement; its update reaches the
+// schedule by key, as recordAttemptsSQL's do.
+const dueDeliveriesSQL = `
+	WITH due AS (
+		SELECT delivery_id FROM webhook_schedule WHERE due_at < $1
+		ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+	taken AS (
+		UPDATE webhook_schedule s SET due_at = $3 WHERE s.delivery_id = ANY(ARRAY(SELECT delivery_id FROM due))
+		RETURNING s.delivery_id)
+	SELECT ` + deliveryColumns + `
+	FROM taken t JOIN webhook_deliveries d ON d.id = t.delivery_id JOIN notifications n ON n.id = d.notification_id
+	ORDER BY d.next_attempt_at`
 
 // DueDeliveries implements wallet.DeliveryStore. Concurrent sweeps take
 // different rows (SKIP LOCKED).
 func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]wallet.Delivery, error) {
-	return collectDeliveries(s.pool.Query(ctx, `
-		WITH due AS (
-			SELECT delivery_id FROM webhook_schedule WHERE due_at < $1
-			ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED),
-		taken AS (
-			UPDATE webhook_schedule s SET due_at = $3 FROM due WHERE s.delivery_id = due.delivery_id
-			RETURNING s.delivery_id)
-		SELECT `+deliveryColumns+`
-		FROM taken t JOIN webhook_deliveries d ON d.id = t.delivery_id JOIN notifications n ON n.id = d.notification_id
-		ORDER BY d.next_attempt_at`, now, limit, now.Add(wallet.DeliveryLease)))
+	var out []wallet.Delivery
+	err := pgx.BeginTxFunc(ctx, s.pool, deliveryTx, func(tx pgx.Tx) error {
+		var err error
+		out, err = collectDeliveries(tx.Query(ctx, dueDeliveriesSQL, now, limit, now.Add(wallet.DeliveryLease)))
+		return err
+	})
+	return out, translate(err)
 }
 
 // Deliveries implements wallet.DeliveryStore.

@@ -80,7 +80,17 @@ const notificationSelect = `SELECT n.id::text, n.user_id::text, n.type, n.create
 // (notificationSelect and its conditions) selects, then, in a second
 // query, their operations as their users see them.
 func (s *Store) queryNotifications(ctx context.Context, limit int, sql string, args ...any) ([]wallet.Notification, error) {
-	rows, err := s.pool.Query(ctx, sql, args...)
+	return queryNotificationsOn(ctx, s.pool, limit, sql, args...)
+}
+
+// querier is the pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// queryNotificationsOn is queryNotifications on q.
+func queryNotificationsOn(ctx context.Context, q querier, limit int, sql string, args ...any) ([]wallet.Notification, error) {
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -108,7 +118,7 @@ func (s *Store) queryNotifications(ctx context.Context, limit int, sql string, a
 	if len(ops) == 0 {
 		return out, nil
 	}
-	rows, err = s.pool.Query(ctx, `SELECT `+opColumns+`,
+	rows, err = q.Query(ctx, `SELECT `+opColumns+`,
 			(SELECT e.balance_after FROM entries e JOIN wallets w ON w.id = e.wallet_id
 				WHERE e.operation_id = o.id AND w.user_id = v.user_id LIMIT 1)
 		FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS v(op, user_id, i)
