@@ -194,14 +194,3 @@ func TestDeliveryPlansFollowTheTables(t *testing.T) {
 		}
 	}
 }
-
-// keyed says whether a plan line scans a table the delivery statements
-// must reach by key.
-func keyed(line string) bool {
-	for _, table := range []string{"webhook_schedule", "webhook_deliveries", "webhooks", "notifications"} {
-		if strings.Contains(line, " on "+table+" ") {
-			return true
-		}
-	}
-	return false
-}
