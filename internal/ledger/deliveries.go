@@ -98,24 +98,41 @@ func (d *Deliverer) backoff() []time.Duration {
 	return DefaultBackoff
 }
 
+// relayLimit is how many notifications one relay transaction reads at
+// most, and relayRounds how many transactions one Relay runs while they
+// come back full: with the relay's task once a second, the outbox is
+// relayed at up to relayLimit × relayRounds events a second (a holds
+// operation alone makes four).
+const (
+	relayLimit  = 5000
+	relayRounds = 8
+)
+
 // Relay turns new notifications into deliveries and enqueues their
 // first attempts, a task per batch; it returns how many it made.
 func (d *Deliverer) Relay(ctx context.Context) (int, error) {
-	now := d.now()
-	ds, err := d.Store.RelayDeliveries(ctx, now, 5000)
-	if err != nil {
-		return 0, err
-	}
-	for batch := range slices.Chunk(ds, DeliveryBatch) {
-		if err := d.Queue.EnqueueDeliveries(ctx, deliveryIDs(batch), now); err != nil {
-			// Stored: the sweep enqueues them.
-			d.Log.Warn("enqueue deliveries (the sweep will)", slog.Int("deliveries", len(batch)), slog.Any("error", err))
+	made := 0
+	for range relayRounds {
+		now := d.now()
+		ds, more, err := d.Store.RelayDeliveries(ctx, now, relayLimit)
+		if err != nil {
+			return made, err
+		}
+		for batch := range slices.Chunk(ds, DeliveryBatch) {
+			if err := d.Queue.EnqueueDeliveries(ctx, deliveryIDs(batch), now); err != nil {
+				// Stored: the sweep enqueues them.
+				d.Log.Warn("enqueue deliveries (the sweep will)", slog.Int("deliveries", len(batch)), slog.Any("error", err))
+			}
+		}
+		if d.Observer != nil && len(ds) > 0 {
+			d.Observer.Relayed(len(ds))
+		}
+		made += len(ds)
+		if !more || ctx.Err() != nil {
+			break
 		}
 	}
-	if d.Observer != nil && len(ds) > 0 {
-		d.Observer.Relayed(len(ds))
-	}
-	return len(ds), nil
+	return made, nil
 }
 
 func deliveryIDs(ds []wallet.Delivery) []string {

@@ -43,25 +43,62 @@ func collectDeliveries(rows pgx.Rows, err error) ([]wallet.Delivery, error) {
 	return ds, translate(err)
 }
 
+// defaultRelayFewUsers is how many users with endpoints the relay reads
+// the notifications of one by one; past it, it reads them all.
+const defaultRelayFewUsers = 256
+
 // RelayDeliveries implements wallet.DeliveryStore. One relay at a time
 // (the cursor row's lock) reads the notifications after its cursor in
-// (xid, id) order and only below the oldest running transaction, so a
-// notification that commits late is relayed late, never skipped; it
-// turns those whose user has a matching endpoint into deliveries and
-// moves the cursor on, in one transaction. Its cost follows the events,
-// not the number of endpoints.
-func (s *Store) RelayDeliveries(ctx context.Context, now time.Time, limit int) ([]wallet.Delivery, error) {
+// (xid, id) order and only below the oldest transaction running when it
+// began, so a notification that commits late is relayed late, never
+// skipped; it turns those whose user has a matching endpoint into
+// deliveries and moves the cursor on, in one transaction.
+//
+// Which notifications it reads depends on who has endpoints. With none
+// active it reads nothing and moves the cursor to the newest
+// notification below that bound; when the active endpoints belong to at
+// most relayFewUsers users it reads only theirs (notifications_user, one
+// range per user); with more it reads every notification in order. A
+// service with no webhooks, or a few merchants with them, thus does not
+// read each of its events back once a second.
+func (s *Store) RelayDeliveries(ctx context.Context, now time.Time, limit int) ([]wallet.Delivery, bool, error) {
+	relayFewUsers := defaultRelayFewUsers
+	if s.relayFewUsers != nil {
+		relayFewUsers = *s.relayFewUsers
+	}
 	var out []wallet.Delivery
+	more := false
 	err := pgx.BeginTxFunc(ctx, s.pool, deliveryTx, func(tx pgx.Tx) error {
-		var curXID int64
+		var curXID, bound int64
 		var curID string
-		if err := tx.QueryRow(ctx, `SELECT xid::text::bigint, notification_id::text FROM webhook_relay WHERE id = 1 FOR UPDATE`).
-			Scan(&curXID, &curID); err != nil {
+		// Every transaction below bound has ended, so the later
+		// statements (each with a snapshot of its own) see all the
+		// notifications below it that will ever exist.
+		if err := tx.QueryRow(ctx, `SELECT xid::text::bigint, notification_id::text,
+				pg_snapshot_xmin(pg_current_snapshot())::text::bigint FROM webhook_relay WHERE id = 1 FOR UPDATE`).
+			Scan(&curXID, &curID, &bound); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT id::text, user_id::text, type, xid::text::bigint, created_at FROM notifications
-			WHERE (xid, id) > ($1::text::xid8, $2::uuid) AND xid < pg_snapshot_xmin(pg_current_snapshot())
-			ORDER BY xid, id LIMIT $3`, strconv.FormatInt(curXID, 10), curID, limit)
+		// Read in webhooks_user's order, up to one user past the few.
+		rows, err := tx.Query(ctx, `SELECT u::text FROM (SELECT DISTINCT user_id AS u FROM webhooks
+			WHERE disabled_at IS NULL ORDER BY user_id LIMIT $1) few`, relayFewUsers+1)
+		if err != nil {
+			return err
+		}
+		hookUsers, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		cur, b := strconv.FormatInt(curXID, 10), strconv.FormatInt(bound, 10)
+		if len(hookUsers) > relayFewUsers {
+			rows, err = tx.Query(ctx, `SELECT n.id::text, n.user_id::text, n.type, n.xid::text::bigint, n.created_at FROM notifications n
+				WHERE (n.xid, n.id) > ($1::text::xid8, $2::uuid) AND n.xid < $3::text::xid8
+				ORDER BY n.xid, n.id LIMIT $4`, cur, curID, b, limit)
+		} else if len(hookUsers) > 0 {
+			rows, err = tx.Query(ctx, `SELECT n.id::text, n.user_id::text, n.type, n.xid::text::bigint, n.created_at FROM notifications n
+				WHERE n.user_id = ANY($5::uuid[]) AND (n.xid, n.id) > ($1::text::xid8, $2::uuid) AND n.xid < $3::text::xid8
+				ORDER BY n.xid, n.id LIMIT $4`, cur, curID, b, limit, hookUsers)
+		}
 		if err != nil {
 			return err
 		}
@@ -72,10 +109,40 @@ func (s *Store) RelayDeliveries(ctx context.Context, now time.Time, limit int) (
 		}
 		var notes []note
 		var nt note
-		if _, err := pgx.ForEachRow(rows, []any{&nt.id, &nt.user, &nt.typ, &nt.xid, &nt.at}, func() error {
-			notes = append(notes, nt)
+		if len(hookUsers) > 0 {
+			if _, err := pgx.ForEachRow(rows, []any{&nt.id, &nt.user, &nt.typ, &nt.xid, &nt.at}, func() error {
+				notes = append(notes, nt)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		more = len(notes) == limit
+		// The cursor moves to the last notification read when there may
+		// be more, else past every notification below the bound (those
+		// of users without endpoints were not read).
+		var lastXID int64
+		var lastID string
+		switch {
+		case more:
+			lastXID, lastID = notes[len(notes)-1].xid, notes[len(notes)-1].id
+		case len(hookUsers) <= relayFewUsers:
+			err := tx.QueryRow(ctx, `SELECT n.xid::text::bigint, n.id::text FROM notifications n
+				WHERE (n.xid, n.id) > ($1::text::xid8, $2::uuid) AND n.xid < $3::text::xid8
+				ORDER BY n.xid DESC, n.id DESC LIMIT 1`, cur, curID, b).Scan(&lastXID, &lastID)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil // nothing new
+			}
+			if err != nil {
+				return err
+			}
+		case len(notes) > 0:
+			lastXID, lastID = notes[len(notes)-1].xid, notes[len(notes)-1].id
+		default:
 			return nil
-		}); err != nil {
+		}
+		if _, err := tx.Exec(ctx, `UPDATE webhook_relay SET xid = $1::text::xid8, notification_id = $2 WHERE id = 1`,
+			strconv.FormatInt(lastXID, 10), lastID); err != nil {
 			return err
 		}
 		if len(notes) == 0 {
@@ -111,11 +178,6 @@ func (s *Store) RelayDeliveries(ctx context.Context, now time.Time, limit int) (
 					ids, hooks, nids, types = append(ids, newID()), append(hooks, h.id), append(nids, n.id), append(types, n.typ)
 				}
 			}
-		}
-		last := notes[len(notes)-1]
-		if _, err := tx.Exec(ctx, `UPDATE webhook_relay SET xid = $1::text::xid8, notification_id = $2 WHERE id = 1`,
-			strconv.FormatInt(last.xid, 10), last.id); err != nil {
-			return err
 		}
 		if len(ids) == 0 {
 			return nil
@@ -153,7 +215,7 @@ func (s *Store) RelayDeliveries(ctx context.Context, now time.Time, limit int) (
 		}
 		return nil
 	})
-	return out, translate(err)
+	return out, more, translate(err)
 }
 
 // ClaimDeliveries implements wallet.DeliveryStore: one query for the due

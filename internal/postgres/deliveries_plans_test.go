@@ -48,7 +48,7 @@ func TestDeliveriesNeverScanWholeTables(t *testing.T) {
 		// takes them once no older transaction of the server is running.
 		var ds []wallet.Delivery
 		for deadline := time.Now().Add(20 * time.Second); len(ds) < 2*perRound; {
-			got, err := f.store.RelayDeliveries(ctx, time.Now(), 1000)
+			got, _, err := f.store.RelayDeliveries(ctx, time.Now(), 1000)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -180,9 +180,9 @@ func (s *Store) NotificationsAfter(ctx context.Context, userID, after string, li
 // the user's notifications that a reader in order may pass (see above).
 func (s *Store) LatestNotification(ctx context.Context, userID string) (string, error) {
 	var id string
-	err := s.pool.QueryRow(ctx, `SELECT id::text FROM notifications
-		WHERE user_id = $1 AND xid < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY xid DESC, id DESC LIMIT 1`, userID).Scan(&id)
+	err := s.pool.QueryRow(ctx, `SELECT n.id::text FROM notifications n
+		WHERE n.user_id = $1 AND n.xid < pg_snapshot_xmin(pg_current_snapshot())
+		ORDER BY n.xid DESC, n.id DESC LIMIT 1`, userID).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}

@@ -28,6 +28,8 @@ type Store struct {
 	// owners caches wallet id -> owning user id (never changes), for the
 	// events of wallets a batch does not lock.
 	owners sync.Map
+	// relayFewUsers overrides defaultRelayFewUsers when set (tests).
+	relayFewUsers *int
 }
 
 var _ wallet.Store = (*Store)(nil)

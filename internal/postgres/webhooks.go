@@ -18,8 +18,8 @@ func (s *Store) CreateWebhook(ctx context.Context, w wallet.Webhook) (wallet.Web
 
 // Webhooks implements wallet.WebhookStore.
 func (s *Store) Webhooks(ctx context.Context, userID string) ([]wallet.Webhook, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id::text, user_id::text, url, events, secret, created_at FROM webhooks
-		WHERE user_id = $1 ORDER BY id`, userID)
+	rows, err := s.pool.Query(ctx, `SELECT id::text, user_id::text, url, events, secret, created_at FROM webhooks w
+		WHERE w.user_id = $1 ORDER BY w.id`, userID)
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -104,8 +104,9 @@ type DeliveryStore interface {
 	// RelayDeliveries turns the notifications that came after the relay's
 	// place (at most limit of them) into deliveries to their users' active
 	// endpoints that asked for their types (and were registered before
-	// them), moves the place on, and returns the new deliveries.
-	RelayDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
+	// them), moves the place on, and returns the new deliveries; more
+	// says it stopped at limit with more perhaps after it.
+	RelayDeliveries(ctx context.Context, now time.Time, limit int) (ds []Delivery, more bool, err error)
 	// ClaimDeliveries loads those of ids that are pending and due at now
 	// (within DeliveryClockSkew), each with its endpoint and event. It
 	// writes nothing: of two tasks sending one delivery at once (a sweep
