@@ -44,6 +44,10 @@ func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 		// asynq gives up on the task and runs it again beside the old one.
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = "15000"
 	}
+	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		registerUUIDStrings(conn.TypeMap())
+		return nil
+	}
 	if err := ensureDatabase(ctx, cfg.ConnConfig); err != nil {
 		return nil, err
 	}
