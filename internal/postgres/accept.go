@@ -254,7 +254,12 @@ func (s *Store) AcceptState(ctx context.Context, aq wallet.AcceptQuery) (wallet.
 		Withdrawals: map[string]wallet.WithdrawalState{}}
 	q := &pgx.Batch{}
 	if len(aq.Wallets) > 0 {
-		q.Queue(`BEGIN`) // scopes the funds query's settings (below)
+		q.Queue(availableSQL, aq.Wallets).Query(func(rows pgx.Rows) error {
+			var id string
+			var avail int64
+			_, err := pgx.ForEachRow(rows, []any{&id, &avail}, func() error { out.Available[id] = wallet.Amount(avail); return nil })
+			return err
+		})
 	}
 	holds, withdrawals := out.Holds, out.Withdrawals
 	holdIDs, withdrawalIDs := aq.Holds, aq.Withdrawals
@@ -301,24 +306,6 @@ func (s *Store) AcceptState(ctx context.Context, aq wallet.AcceptQuery) (wallet.
 			}
 			return rows.Err()
 		})
-	}
-	if len(aq.Wallets) > 0 {
-		// The funds query takes its connection's generic plan, with
-		// sequential scans off so that a plan made while the tables were
-		// small still reads by key once they have grown: one probe of
-		// wallets and of operations_pending_from per wallet, whatever the
-		// count. Left to choose, Postgres planned it afresh for most
-		// groups, 0.25 ms each (pg_stat_statements). Last in the
-		// transaction, so the settings touch nothing else, and all in the
-		// one round trip.
-		q.Queue(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)`)
-		q.Queue(availableSQL, aq.Wallets).Query(func(rows pgx.Rows) error {
-			var id string
-			var avail int64
-			_, err := pgx.ForEachRow(rows, []any{&id, &avail}, func() error { out.Available[id] = wallet.Amount(avail); return nil })
-			return err
-		})
-		q.Queue(`COMMIT`)
 	}
 	if q.Len() == 0 {
 		return out, nil
