@@ -64,6 +64,16 @@ func tableStat(t *testing.T, f *fixture, table, column string) int64 {
 	return v
 }
 
+// indexStat reads a counter of pg_stat_user_indexes (after flushStats).
+func indexStat(t *testing.T, f *fixture, index, column string) int64 {
+	t.Helper()
+	var v int64
+	if err := f.pool.QueryRow(context.Background(), `SELECT coalesce(`+column+`, 0) FROM pg_stat_user_indexes WHERE indexrelname = $1`, index).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // flushStats has every backend of the test's database report its table
 // counters to pg_stat_user_tables: a backend reports them when it is idle
 // (at most once a second) or when it exits, before it leaves

@@ -118,15 +118,13 @@ func (s *Store) RelayDeliveries(ctx context.Context, now time.Time, limit int) (
 			}
 		}
 		more = len(notes) == limit
-		// The cursor moves to the last notification read when there may
-		// be more, else past every notification below the bound (those
-		// of users without endpoints were not read).
+		// When only some users' notifications were read and none is left
+		// past them, the cursor moves past every notification below the
+		// bound; else to the last one read.
 		var lastXID int64
 		var lastID string
 		switch {
-		case more:
-			lastXID, lastID = notes[len(notes)-1].xid, notes[len(notes)-1].id
-		case len(hookUsers) <= relayFewUsers:
+		case !more && len(hookUsers) <= relayFewUsers:
 			err := tx.QueryRow(ctx, `SELECT n.xid::text::bigint, n.id::text FROM notifications n
 				WHERE (n.xid, n.id) > ($1::text::xid8, $2::uuid) AND n.xid < $3::text::xid8
 				ORDER BY n.xid DESC, n.id DESC LIMIT 1`, cur, curID, b).Scan(&lastXID, &lastID)

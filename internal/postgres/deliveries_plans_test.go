@@ -19,17 +19,24 @@ import (
 // benchmark with a webhook per user measured 91 ms per RecordAttempts).
 // Here the tables are analyzed empty, and the relay, the claims, the
 // records and the sweep must still never scan one whole.
+// webhook registers an endpoint of u for every event type.
+func (f *fixture) webhook(t *testing.T, u wallet.User) wallet.Webhook {
+	t.Helper()
+	h, err := f.store.CreateWebhook(context.Background(), wallet.Webhook{UserID: u.ID, URL: "https://example.com/hook",
+		Events: wallet.EventTypes, Secret: "whsec_dGVzdA=="})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 func TestDeliveriesNeverScanWholeTables(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	payer, from := f.user(t, 1_000_000)
 	payee, to := f.user(t, 0)
-	for _, u := range []wallet.User{payer, payee} {
-		if _, err := f.store.CreateWebhook(ctx, wallet.Webhook{UserID: u.ID, URL: "https://example.com/hook",
-			Events: wallet.EventTypes, Secret: "whsec_dGVzdA=="}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.webhook(t, payer)
+	f.webhook(t, payee)
 	f.exec(t, `ANALYZE`)
 	flushStats(t, f)
 	f.exec(t, `SELECT pg_stat_reset()`)
@@ -105,11 +112,7 @@ func TestDeliveryPlansFollowTheTables(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	u, _ := f.user(t, 0)
-	hook, err := f.store.CreateWebhook(ctx, wallet.Webhook{UserID: u.ID, URL: "https://example.com/hook",
-		Events: wallet.EventTypes, Secret: "whsec_dGVzdA=="})
-	if err != nil {
-		t.Fatal(err)
-	}
+	hook := f.webhook(t, u)
 	f.exec(t, `ANALYZE`)
 	conn, err := f.pool.Acquire(ctx)
 	if err != nil {

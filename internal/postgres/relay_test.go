@@ -45,11 +45,7 @@ func TestRelayReadsWhatHasEndpoints(t *testing.T) {
 			}
 
 			// An endpoint for the payee only, registered before what follows.
-			hook, err := f.store.CreateWebhook(ctx, wallet.Webhook{UserID: payee.ID, URL: "https://example.com/hook",
-				Events: wallet.EventTypes, Secret: "whsec_dGVzdA=="})
-			if err != nil {
-				t.Fatal(err)
-			}
+			hook := f.webhook(t, payee)
 			time.Sleep(10 * time.Millisecond) // the notifications come after its created_at
 			var want []string
 			for range 3 {
@@ -132,12 +128,8 @@ func TestRelayAndLatestReadInIndexOrder(t *testing.T) {
 	ctx := context.Background()
 	payer, from := f.user(t, 1_000_000)
 	payee, to := f.user(t, 0)
-	for _, u := range []wallet.User{payer, payee} {
-		if _, err := f.store.CreateWebhook(ctx, wallet.Webhook{UserID: u.ID, URL: "https://example.com/hook",
-			Events: wallet.EventTypes, Secret: "whsec_dGVzdA=="}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.webhook(t, payer)
+	f.webhook(t, payee)
 	time.Sleep(10 * time.Millisecond)
 	const transfers = 150
 	var ids []string
@@ -163,16 +155,6 @@ func TestRelayAndLatestReadInIndexOrder(t *testing.T) {
 	if _, err := f.store.LatestNotification(ctx, payee.ID); err != nil {
 		t.Fatal(err)
 	}
-	indexRead := func(index string) int64 {
-		t.Helper()
-		var v int64
-		if err := f.pool.QueryRow(ctx, `SELECT coalesce(idx_tup_read, 0) FROM pg_stat_user_indexes WHERE indexrelname = $1`,
-			index).Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-
 	flushStats(t, f)
 	f.exec(t, `SELECT pg_stat_reset()`)
 	const limit = 10
@@ -187,10 +169,10 @@ func TestRelayAndLatestReadInIndexOrder(t *testing.T) {
 	flushStats(t, f)
 	// About limit entries for the relay, one for the latest; the whole
 	// range is 2 × transfers - 1.
-	if n := indexRead("notifications_relay"); n > 3*limit {
+	if n := indexStat(t, f, "notifications_relay", "idx_tup_read"); n > 3*limit {
 		t.Errorf("the relay read %d entries of notifications_relay for %d notifications, want at most %d", n, limit, 3*limit)
 	}
-	if n := indexRead("notifications_user"); n > 10 {
+	if n := indexStat(t, f, "notifications_user", "idx_tup_read"); n > 10 {
 		t.Errorf("the newest notification read %d entries of notifications_user (the payee has %d), want at most 10", n, transfers)
 	}
 }
