@@ -137,6 +137,29 @@ var auditChecks = []struct{ name, sql string }{
 		LEFT JOIN users u ON u.id = n.user_id
 		LEFT JOIN operations o ON o.id = n.operation_id
 		WHERE u.id IS NULL OR (n.operation_id IS NOT NULL AND o.id IS NULL)`},
+	// The tables every money movement writes have no foreign keys
+	// (migration 000015): this is what their keys checked.
+	{"every operation, entry, idempotency key and hold names existing rows", `
+		SELECT o.id::text FROM operations o
+		LEFT JOIN wallets f ON f.id = o.from_wallet_id
+		LEFT JOIN wallets t ON t.id = o.to_wallet_id
+		LEFT JOIN users u ON u.id = o.created_by
+		WHERE f.id IS NULL OR t.id IS NULL OR (o.created_by IS NOT NULL AND u.id IS NULL)
+		UNION ALL
+		SELECT e.id::text FROM entries e
+		LEFT JOIN operations o ON o.id = e.operation_id
+		LEFT JOIN wallets w ON w.id = e.wallet_id
+		WHERE o.id IS NULL OR w.id IS NULL
+		UNION ALL
+		SELECT k.user_id::text || ' ' || k.key FROM idempotency_keys k
+		LEFT JOIN users u ON u.id = k.user_id
+		LEFT JOIN operations o ON o.id = k.operation_id
+		WHERE u.id IS NULL OR o.id IS NULL
+		UNION ALL
+		SELECT h.id::text FROM holds h
+		LEFT JOIN wallets f ON f.id = h.from_wallet_id
+		LEFT JOIN wallets t ON t.id = h.to_wallet_id
+		WHERE f.id IS NULL OR t.id IS NULL`},
 	{"all entries together sum to zero", `
 		SELECT 'ledger' FROM entries HAVING sum(amount) <> 0`},
 }

@@ -11,22 +11,8 @@ import (
 // finds an event naming a user or an operation that does not exist.
 func TestAuditFindsOrphanNotifications(t *testing.T) {
 	f := setup(t)
-	ctx := context.Background()
 	const check = "every notification names an existing user and operation"
-	violations := func() int64 {
-		t.Helper()
-		r, err := f.store.Audit(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range r.Checks {
-			if c.Name == check {
-				return c.Violations
-			}
-		}
-		t.Fatalf("the audit has no check %q", check)
-		return 0
-	}
+	violations := func() int64 { t.Helper(); return auditViolations(t, f, check) }
 	if n := violations(); n != 0 {
 		t.Fatalf("%d violations on a clean ledger", n)
 	}
@@ -39,4 +25,20 @@ func TestAuditFindsOrphanNotifications(t *testing.T) {
 		t.Errorf("%d violations with an event of no user and one of no operation, want 2", n)
 	}
 	f.exec(t, `DELETE FROM notifications WHERE id IN ($1, $2)`, noUser, noOp)
+}
+
+// auditViolations runs the audit and returns the violations of one check.
+func auditViolations(t *testing.T, f *fixture, check string) int64 {
+	t.Helper()
+	r, err := f.store.Audit(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range r.Checks {
+		if c.Name == check {
+			return c.Violations
+		}
+	}
+	t.Fatalf("the audit has no check %q", check)
+	return 0
 }
