@@ -264,13 +264,20 @@ func (s *Store) AcceptState(ctx context.Context, aq wallet.AcceptQuery) (wallet.
 	holds, withdrawals := out.Holds, out.Withdrawals
 	holdIDs, withdrawalIDs := aq.Holds, aq.Withdrawals
 	if len(holdIDs) > 0 {
-		q.Queue(`SELECT `+holdColumns+`, h.expires_at > now(),
-				coalesce(sum(o.amount) FILTER (WHERE o.type = 'hold_capture'), 0)::bigint,
-				coalesce(bool_or(o.type IN ('hold_void', 'hold_expire') OR (o.type = 'hold_capture' AND o.capture_final)), false),
-				coalesce(bool_or(o.type IN ('hold_capture', 'hold_void') AND o.created_at < h.expires_at), false)
+		// The pending operations of each hold are read through its own
+		// entries of operations_hold (a lateral subquery, one index
+		// lookup per hold). A join left that to the planner, which in a
+		// holds benchmark without the partial index of pending
+		// operations merged against every hold's operations (36,000
+		// index entries read for ten holds, 30 ms a call).
+		q.Queue(`SELECT `+holdColumns+`, h.expires_at > now(), p.captures, p.closer, p.before_expiry
 			FROM holds h
-			LEFT JOIN operations o ON o.hold_id = h.id AND o.status = 'pending' AND o.type <> 'hold'
-			WHERE h.id = ANY($1::uuid[]) GROUP BY h.id`, holdIDs).Query(func(rows pgx.Rows) error {
+			CROSS JOIN LATERAL (SELECT
+				coalesce(sum(o.amount) FILTER (WHERE o.type = 'hold_capture'), 0)::bigint AS captures,
+				coalesce(bool_or(o.type IN ('hold_void', 'hold_expire') OR (o.type = 'hold_capture' AND o.capture_final)), false) AS closer,
+				coalesce(bool_or(o.type IN ('hold_capture', 'hold_void') AND o.created_at < h.expires_at), false) AS before_expiry
+				FROM operations o WHERE o.hold_id = h.id AND o.status = 'pending' AND o.type <> 'hold') p
+			WHERE h.id = ANY($1::uuid[])`, holdIDs).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var st wallet.HoldState
 				var status string
