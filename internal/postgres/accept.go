@@ -136,17 +136,14 @@ func (s *Store) CreateOperations(ctx context.Context, batch []wallet.NewOperatio
 		}
 	}
 	created := make(map[string]time.Time, n)
-	q.Queue(`WITH o AS (
-			INSERT INTO operations (id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by,
-				task_id, hold_id, withdrawal_id, payment_request_id, capture_final, end_as)
-			SELECT id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by,
-				$21::uuid, hold_id, withdrawal_id, pr_id, capture_final, end_as
-			FROM `+acceptInput+` i
-			WHERE `+keyed+` AND (i.pr_id IS NULL OR EXISTS (SELECT 1 FROM payment_requests p
-				WHERE p.id = i.pr_id AND p.operation_id = i.id))
-			RETURNING `+pendingColumns+`),
-		p AS (`+insertPending+`)
-		SELECT id, created_at FROM o`, append(args, out[0].Op.TaskID)...).Query(func(rows pgx.Rows) error {
+	q.Queue(`INSERT INTO operations (id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by,
+			task_id, hold_id, withdrawal_id, payment_request_id, capture_final, end_as)
+		SELECT id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by,
+			$21::uuid, hold_id, withdrawal_id, pr_id, capture_final, end_as
+		FROM `+acceptInput+` i
+		WHERE `+keyed+` AND (i.pr_id IS NULL OR EXISTS (SELECT 1 FROM payment_requests p
+			WHERE p.id = i.pr_id AND p.operation_id = i.id))
+		RETURNING id, created_at`, append(args, out[0].Op.TaskID)...).Query(func(rows pgx.Rows) error {
 		var id string
 		var at time.Time
 		_, err := pgx.ForEachRow(rows, []any{&id, &at}, func() error { created[id] = at; return nil })
@@ -183,15 +180,6 @@ func (s *Store) CreateOperations(ctx context.Context, batch []wallet.NewOperatio
 	return out, nil
 }
 
-// pendingColumns are what an operation's insert returns for its row in
-// pending_operations, which insertPending (a data-modifying part of the
-// same statement, reading the insert o) stores: every operation is
-// pending when stored.
-const pendingColumns = `id, created_at, from_wallet_id, amount, type`
-
-const insertPending = `INSERT INTO pending_operations (created_at, id, from_wallet_id, amount, reserves)
-	SELECT created_at, id, from_wallet_id, amount, type IN ` + reservingTypes + ` FROM o`
-
 // createOperations is CreateOperations for a batch that approves no
 // payment request, where nothing but a used key can keep an entry from
 // being stored: one statement, whose data-modifying parts store the
@@ -211,8 +199,7 @@ func (s *Store) createOperations(ctx context.Context, batch []wallet.NewOperatio
 			SELECT id, type, amount, currency, from_wallet_id, to_wallet_id, details, created_by,
 				$21::uuid, hold_id, withdrawal_id, pr_id, capture_final, end_as
 			FROM i WHERE key IS NULL OR id IN (SELECT operation_id FROM k)
-			RETURNING ` + pendingColumns + `),
-		p AS (` + insertPending + `)`
+			RETURNING id, created_at)`
 	if anyHold {
 		sql += `,
 		h AS (
@@ -251,8 +238,8 @@ func (s *Store) createOperations(ctx context.Context, batch []wallet.NewOperatio
 
 // availableSQL reads the available balance of user wallets.
 const availableSQL = `
-	SELECT w.id, w.balance - w.held - coalesce((SELECT sum(p.amount) FROM pending_operations p
-	    WHERE p.from_wallet_id = w.id AND p.reserves), 0)::bigint
+	SELECT w.id, w.balance - w.held - coalesce((SELECT sum(o.amount) FROM operations o
+	    WHERE o.from_wallet_id = w.id AND o.status = 'pending' AND o.type IN ` + reservingTypes + `), 0)::bigint
 	FROM wallets w WHERE w.id = ANY($1::uuid[]) AND w.kind = 'user'`
 
 // AvailableBalances implements wallet.Store.

@@ -575,8 +575,7 @@ func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
 			UPDATE operations o SET status = v.status, failure_code = v.failure, amount = v.amount, completed_at = $5
 			FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[]) AS v(id, status, failure, amount)
 			WHERE o.id = v.id AND o.status = 'pending'
-			RETURNING o.id, o.created_at),
-		d AS (DELETE FROM pending_operations p USING u WHERE p.created_at = u.created_at AND p.id = u.id)
+			RETURNING 1)
 		SELECT count(*) FROM u`, opID, opStatus, opFailure, opAmount, b.now).QueryRow(func(r pgx.Row) error { return r.Scan(&updated) })
 	if len(b.changedHolds) > 0 {
 		var id, status []string

@@ -137,15 +137,6 @@ var auditChecks = []struct{ name, sql string }{
 		LEFT JOIN users u ON u.id = n.user_id
 		LEFT JOIN operations o ON o.id = n.operation_id
 		WHERE u.id IS NULL OR (n.operation_id IS NOT NULL AND o.id IS NULL)`},
-	// What is pending has its row in pending_operations (migration
-	// 000016), which the available balances and the sweeper read.
-	{"every pending operation has its pending row, and only a pending one", `
-		SELECT coalesce(o.id, p.id)::text
-		FROM (SELECT * FROM operations WHERE status = 'pending') o
-		FULL JOIN pending_operations p ON p.id = o.id
-		WHERE o.id IS NULL OR p.id IS NULL OR p.created_at <> o.created_at
-		   OR p.from_wallet_id <> o.from_wallet_id OR p.amount <> o.amount
-		   OR p.reserves <> (o.type IN ` + reservingTypes + `)`},
 	// The tables every money movement writes have no foreign keys
 	// (migration 000015): this is what their keys checked.
 	{"every operation, entry, idempotency key and hold names existing rows", `

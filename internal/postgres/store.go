@@ -165,14 +165,13 @@ const walletSelect = `
 	            ELSE w.balance END,
 	       w.held,
 	       CASE WHEN w.kind = 'settlement' THEN 0
-	            ELSE (SELECT coalesce(sum(p.amount), 0)::bigint FROM pending_operations p
-	                  WHERE p.from_wallet_id = w.id AND p.reserves) END
+	            ELSE (SELECT coalesce(sum(o.amount), 0)::bigint FROM operations o
+	                  WHERE o.from_wallet_id = w.id AND o.status = 'pending' AND o.type IN ` + reservingTypes + `) END
 	FROM wallets w`
 
 // reservingTypes are the operation types whose pending rows count against
-// their source's available balance (wallet.OpType.Reserves): the
-// reserves column of pending_operations, whose partial index
-// pending_operations_from has them.
+// their source's available balance (wallet.OpType.Reserves), as the
+// partial index operations_pending_from has them.
 const reservingTypes = `('wallet_to_wallet', 'hold', 'withdrawal')`
 
 func scanWallet(row pgx.Row) (wallet.Wallet, error) {
@@ -369,9 +368,9 @@ func (s *Store) WalletOperations(ctx context.Context, walletID, before string, l
 // PendingOperations implements wallet.Store.
 func (s *Store) PendingOperations(ctx context.Context, olderThan time.Time, limit int) ([]wallet.Operation, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT `+opColumns+` FROM pending_operations p JOIN operations o ON o.id = p.id
-		WHERE p.created_at < $1
-		ORDER BY p.created_at, p.id LIMIT $2`, olderThan, limit)
+		SELECT `+opColumns+` FROM operations o
+		WHERE o.status = 'pending' AND o.created_at < $1
+		ORDER BY o.created_at LIMIT $2`, olderThan, limit)
 	if err != nil {
 		return nil, translate(err)
 	}
