@@ -137,6 +137,10 @@ var auditChecks = []struct{ name, sql string }{
 		LEFT JOIN users u ON u.id = n.user_id
 		LEFT JOIN operations o ON o.id = n.operation_id
 		WHERE u.id IS NULL OR (n.operation_id IS NOT NULL AND o.id IS NULL)`},
+	{"every webhook delivery names an existing notification", `
+		SELECT d.id::text FROM webhook_deliveries d
+		LEFT JOIN notifications n ON n.id = d.notification_id
+		WHERE n.id IS NULL`},
 	// The tables every money movement writes have no foreign keys
 	// (migration 000015): this is what their keys checked.
 	{"every operation, entry, idempotency key and hold names existing rows", `

@@ -27,6 +27,26 @@ func TestAuditFindsOrphanNotifications(t *testing.T) {
 	f.exec(t, `DELETE FROM notifications WHERE id IN ($1, $2)`, noUser, noOp)
 }
 
+// webhook_deliveries has no foreign key to notifications (migration
+// 000016): the audit is what finds a delivery of an event that does not
+// exist.
+func TestAuditFindsDeliveriesOfNoEvent(t *testing.T) {
+	f := setup(t)
+	const check = "every webhook delivery names an existing notification"
+	u, _ := f.user(t, 0)
+	hook := f.webhook(t, u)
+	if n := auditViolations(t, f, check); n != 0 {
+		t.Fatalf("%d violations on a clean ledger", n)
+	}
+	orphan := uuid.NewString()
+	f.exec(t, `INSERT INTO webhook_deliveries (id, webhook_id, notification_id, status, attempts, created_at)
+		VALUES ($1, $2, $3, 'succeeded', 1, now())`, orphan, hook.ID, uuid.NewString())
+	if n := auditViolations(t, f, check); n != 1 {
+		t.Errorf("%d violations with a delivery of no event, want 1", n)
+	}
+	f.exec(t, `DELETE FROM webhook_deliveries WHERE id = $1`, orphan)
+}
+
 // auditViolations runs the audit and returns the violations of one check.
 func auditViolations(t *testing.T, f *fixture, check string) int64 {
 	t.Helper()
