@@ -1,7 +1,7 @@
 -- The tables that every money movement writes (operations, entries,
 -- idempotency keys, holds) lose their foreign keys, as the outbox did in
 -- 000014. Each key was a probe of the referenced row under FOR KEY SHARE
--- at every insert: nine per transfer, eleven per hold placed, and the
+-- at every insert: nine per transfer or capture, seven per hold placed, and the
 -- share locks on one hot wallet's row made a MultiXact of every accept
 -- that ran beside a commit. Their rows are written by two writers, the
 -- acceptor and the worker's commit, with ids those writers have just read
