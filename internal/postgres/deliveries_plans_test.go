@@ -13,12 +13,6 @@ import (
 	"github.com/walletd/wallet/internal/wallet"
 )
 
-// The webhook side of the outbox reads and writes deliveries by key too,
-// and the same trap caught it: a plan cached while webhook_deliveries
-// was nearly empty scanned the whole table for every recorded batch (a
-// benchmark with a webhook per user measured 91 ms per RecordAttempts).
-// Here the tables are analyzed empty, and the relay, the claims, the
-// records and the sweep must still never scan one whole.
 // webhook registers an endpoint of u for every event type.
 func (f *fixture) webhook(t *testing.T, u wallet.User) wallet.Webhook {
 	t.Helper()
@@ -30,6 +24,12 @@ func (f *fixture) webhook(t *testing.T, u wallet.User) wallet.Webhook {
 	return h
 }
 
+// The webhook side of the outbox reads and writes deliveries by key too,
+// and the same trap caught it: a plan cached while webhook_deliveries
+// was nearly empty scanned the whole table for every recorded batch (a
+// benchmark with a webhook per user measured 91 ms per RecordAttempts).
+// Here the tables are analyzed empty, and the relay, the claims, the
+// records and the sweep must still never scan one whole.
 func TestDeliveriesNeverScanWholeTables(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
