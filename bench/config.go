@@ -129,7 +129,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&scenarios, "scenario", "uniform", "comma-separated presets: "+strings.Join(scenarioNames(), ", "))
 	fs.StringVar(&workers, "workers", "1", "worker processes (with -start); a comma-separated list runs each count in turn")
 	fs.StringVar(&rtts, "worker-rtt", "0", "with -start: a round trip (half each way) added between the workers and Postgres and Redis by toxiproxy proxies in this process, as if they ran on other hosts; a comma-separated list runs each in turn; scale runs its worker counts without one, then with each (1ms unless given)")
-	fs.IntVar(&c.Repeat, "repeat", 1, "run the whole plan this many times over, alternating, and print the mean of each (scenario, workers, round trip) in the summary")
+	fs.IntVar(&c.Repeat, "repeat", 1, "run the whole plan this many times over, every second time in reverse order, and print the mean of each (scenario, workers, round trip) in the summary")
 	fs.IntVar(&c.Wallets, "wallets", defaultWallets, "wallets (users) to sign up")
 	fs.IntVar(&c.Clients, "clients", defaultClients, fmt.Sprintf("concurrent clients in closed loop, or senders in open loop (there %d unless given)", defaultOpenClients))
 	fs.Float64Var(&c.Rate, "rate", 0, "open loop: operations per second on a fixed schedule (0: closed loop)")
@@ -389,17 +389,22 @@ func (c *Config) runs(name string, phases ...phaseSpec) []runSpec {
 }
 
 // plan expands the scenarios into runs, the whole list -repeat times
-// over (so that the rounds alternate and a slow minute of the machine
-// falls on every count alike). A run with a hot wallet funds it
-// generously.
+// over, every second round in reverse order (so that the rounds
+// alternate, a slow minute of the machine falls on every count alike,
+// and no count always runs first on a fresh machine). A run with a hot
+// wallet funds it generously.
 func (c *Config) plan() []runSpec {
 	var once []runSpec
 	for _, s := range c.Scenarios {
 		once = append(once, scenarios[s].apply(c)...)
 	}
 	var out []runSpec
-	for range max(c.Repeat, 1) {
-		for _, r := range once {
+	for round := range max(c.Repeat, 1) {
+		order := slices.Clone(once)
+		if round%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, r := range order {
 			r.Phases = slices.Clone(r.Phases)
 			out = append(out, r)
 		}

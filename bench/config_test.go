@@ -78,12 +78,18 @@ func TestPlanScenarios(t *testing.T) {
 		{[]string{"-start", "-scenario", "scale", "-workers", "2", "-worker-rtt", "0"}, []run{
 			{"scale", 2, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
 		}},
-		// -repeat: the whole plan again, so that the counts alternate.
-		{[]string{"-start", "-scenario", "scale", "-workers", "1,2", "-worker-rtt", "0", "-repeat", "2"}, []run{
+		// -repeat: the whole plan again, every second round backwards,
+		// so that the counts alternate and none always runs first.
+		{[]string{"-start", "-scenario", "scale", "-workers", "1,2,4", "-worker-rtt", "0", "-repeat", "3"}, []run{
 			{"scale", 1, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
 			{"scale", 2, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 4, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 4, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 2, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 1, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
 			{"scale", 1, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
 			{"scale", 2, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
+			{"scale", 4, 0, false, []phase{{"uniform", 64, 0, 0, ""}}},
 		}},
 		// Any scenario can run through the proxies, each round trip in turn.
 		{[]string{"-start", "-scenario", "hot", "-worker-rtt", "0,1ms"}, []run{

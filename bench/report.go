@@ -362,6 +362,7 @@ type meanKey struct {
 func printMeans(w io.Writer, res *Results) {
 	var keys []meanKey
 	vals := map[meanKey][]float64{}
+	cpu, workerCPU := map[meanKey][]float64{}, map[meanKey][]float64{}
 	repeated := false
 	for _, r := range res.Runs {
 		for _, s := range r.Phases {
@@ -370,6 +371,10 @@ func printMeans(w io.Writer, res *Results) {
 				keys = append(keys, k)
 			}
 			vals[k] = append(vals[k], s.CompletedPerSec)
+			if s.CPU != nil {
+				cpu[k] = append(cpu[k], s.CPU.TotalPerOp)
+				workerCPU[k] = append(workerCPU[k], s.CPU.PerOpMs["workers"])
+			}
 			repeated = repeated || len(vals[k]) > 1
 		}
 	}
@@ -377,6 +382,9 @@ func printMeans(w io.Writer, res *Results) {
 		return
 	}
 	mean := func(v []float64) float64 {
+		if len(v) == 0 {
+			return 0
+		}
 		t := 0.0
 		for _, x := range v {
 			t += x
@@ -385,7 +393,7 @@ func printMeans(w io.Writer, res *Results) {
 	}
 	fmt.Fprintf(w, "\n== means of the repeated runs (completed/s) ==\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "scenario\tworkers\tphase\truns\tmean\tlowest\thighest\tvs fewest workers\n")
+	fmt.Fprintf(tw, "scenario\tworkers\tphase\truns\tmean\tlowest\thighest\tvs fewest workers\tCPU ms/op\tworkers' CPU ms/op\n")
 	for _, k := range keys {
 		v := vals[k]
 		base := k
@@ -398,10 +406,18 @@ func printMeans(w io.Writer, res *Results) {
 		if k.rttMs > 0 {
 			workers += " +" + msText(k.rttMs) + "ms"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.2f\n", k.scenario, workers, k.phase, len(v), mean(v),
-			slices.Min(v), slices.Max(v), ratio(mean(v), mean(vals[base])))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.2f\t%s\t%s\n", k.scenario, workers, k.phase, len(v), mean(v),
+			slices.Min(v), slices.Max(v), ratio(mean(v), mean(vals[base])), cpuText(mean(cpu[k])), cpuText(mean(workerCPU[k])))
 	}
 	tw.Flush()
+}
+
+// cpuText is a mean CPU time per operation, or "-" where none was read.
+func cpuText(ms float64) string {
+	if ms == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f", ms)
 }
 
 // msText is a number of milliseconds as short text: 1, 0.5, 10.
