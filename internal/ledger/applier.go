@@ -143,7 +143,6 @@ func (s *Service) finish(ctx context.Context, batch []applyReq, byID map[string]
 	for k := range wake {
 		final = append(final, k)
 	}
-	s.schedule(ctx, due...)
 	answers := make([]applyRes, len(batch))
 	for i, r := range batch {
 		ops := make([]wallet.Operation, len(r.ids))
@@ -161,6 +160,10 @@ func (s *Service) finish(ctx context.Context, batch []applyReq, byID map[string]
 	}
 	s.release(locks, "a commit")
 	s.publish(ctx, final)
+	// The expiries' tasks are scheduled once the wallets are free again:
+	// their time decides nothing (the committing transaction does), and
+	// the sweeper acts on whatever a lost schedule leaves.
+	s.schedule(ctx, due...)
 	for i, r := range batch {
 		r.done <- answers[i]
 	}

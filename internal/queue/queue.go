@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -166,23 +167,36 @@ var dueTypes = map[wallet.DueKind]string{
 	wallet.DueRequest:    TypeRequestExpire,
 }
 
-// Schedule enqueues a task for each due act at its time. A task already
-// scheduled under the same name counts as success.
+// scheduleParallel is how many of a batch's due tasks Schedule enqueues
+// at once: asynq enqueues one task per round trip to Redis, and a batch
+// of placed holds has one due task each.
+const scheduleParallel = 16
+
+// Schedule enqueues a task for each due act at its time, up to
+// scheduleParallel at once. A task already scheduled under the same name
+// counts as success.
 func (c *Client) Schedule(ctx context.Context, due ...wallet.Due) error {
-	var errs []error
-	for _, d := range due {
+	errs := make([]error, len(due))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, scheduleParallel)
+	for i, d := range due {
 		typ, ok := dueTypes[d.Kind]
 		if !ok {
-			errs = append(errs, fmt.Errorf("queue: nothing schedules %q", d.Kind))
+			errs[i] = fmt.Errorf("queue: nothing schedules %q", d.Kind)
 			continue
 		}
-		payload, _ := json.Marshal(DuePayload{ID: d.ID})
-		_, err := c.client.EnqueueContext(ctx, asynq.NewTask(typ, payload), asynq.TaskID(typ+":"+d.ID),
-			asynq.Queue(Name), asynq.ProcessAt(d.At), asynq.MaxRetry(MaxRetry), asynq.Timeout(TaskTimeout))
-		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-			errs = append(errs, fmt.Errorf("queue: schedule %s %s: %w", typ, d.ID, err))
-		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			payload, _ := json.Marshal(DuePayload{ID: d.ID})
+			_, err := c.client.EnqueueContext(ctx, asynq.NewTask(typ, payload), asynq.TaskID(typ+":"+d.ID),
+				asynq.Queue(Name), asynq.ProcessAt(d.At), asynq.MaxRetry(MaxRetry), asynq.Timeout(TaskTimeout))
+			if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+				errs[i] = fmt.Errorf("queue: schedule %s %s: %w", typ, d.ID, err)
+			}
+		})
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

@@ -528,3 +528,50 @@ func TestRequeueWithWorker(t *testing.T) {
 		waitRuns(t, completedID, 2)
 	})
 }
+
+// TestSchedule schedules a batch's due tasks at once: each lands in the
+// scheduled set under its name at its time, a repeat is no error, and a
+// kind that nothing schedules is refused without stopping the others.
+func TestSchedule(t *testing.T) {
+	c, insp, _ := setup(t)
+	ctx := context.Background()
+	at := time.Now().Add(time.Hour).Truncate(time.Second)
+	var due []wallet.Due
+	for i := range 40 {
+		kind := []wallet.DueKind{wallet.DueHold, wallet.DueWithdrawal, wallet.DueRequest}[i%3]
+		due = append(due, wallet.Due{Kind: kind, ID: randHex(16), At: at})
+	}
+	if err := c.Schedule(ctx, due...); err != nil {
+		t.Fatalf("schedule: %v", err)
+	}
+	// The same again, with one of a kind nothing schedules.
+	err := c.Schedule(ctx, append(due[:5:5], wallet.Due{Kind: "nothing", ID: randHex(16), At: at})...)
+	if err == nil {
+		t.Fatal("a due act of an unknown kind was scheduled")
+	}
+	tasks, err := insp.ListScheduledTasks(queue.Name, asynq.PageSize(100))
+	if err != nil {
+		t.Fatalf("list scheduled: %v", err)
+	}
+	byID := map[string]*asynq.TaskInfo{}
+	for _, ti := range tasks {
+		byID[ti.ID] = ti
+	}
+	if len(byID) != len(due) {
+		t.Fatalf("%d tasks scheduled, want %d", len(byID), len(due))
+	}
+	types := map[wallet.DueKind]string{wallet.DueHold: queue.TypeHoldExpire, wallet.DueWithdrawal: queue.TypeWithdrawalExpire, wallet.DueRequest: queue.TypeRequestExpire}
+	for _, d := range due {
+		ti := byID[types[d.Kind]+":"+d.ID]
+		if ti == nil {
+			t.Fatalf("no task for %s %s", d.Kind, d.ID)
+		}
+		if !ti.NextProcessAt.Equal(at) {
+			t.Errorf("%s due at %v, want %v", ti.ID, ti.NextProcessAt, at)
+		}
+		p, err := queue.DecodeDue(ti.Payload)
+		if err != nil || p.ID != d.ID {
+			t.Errorf("%s payload %q (%v)", ti.ID, ti.Payload, err)
+		}
+	}
+}
