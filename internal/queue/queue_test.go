@@ -544,11 +544,17 @@ func TestSchedule(t *testing.T) {
 	if err := c.Schedule(ctx, due...); err != nil {
 		t.Fatalf("schedule: %v", err)
 	}
-	// The same again, with one of a kind nothing schedules.
-	err := c.Schedule(ctx, append(due[:5:5], wallet.Due{Kind: "nothing", ID: randHex(16), At: at})...)
+	// Some of them again: already scheduled is success.
+	if err := c.Schedule(ctx, due[:5]...); err != nil {
+		t.Fatalf("schedule again: %v", err)
+	}
+	// One of a kind nothing schedules, beside one more that is scheduled.
+	more := wallet.Due{Kind: wallet.DueHold, ID: randHex(16), At: at}
+	err := c.Schedule(ctx, wallet.Due{Kind: "nothing", ID: randHex(16), At: at}, more)
 	if err == nil {
 		t.Fatal("a due act of an unknown kind was scheduled")
 	}
+	due = append(due, more)
 	tasks, err := insp.ListScheduledTasks(queue.Name, asynq.PageSize(100))
 	if err != nil {
 		t.Fatalf("list scheduled: %v", err)
