@@ -84,6 +84,9 @@ type acceptor struct {
 	// the next round tries those first and skips the rest of what is
 	// blocked.
 	hot map[string]bool
+	// freed receives the keys of commits' announcements
+	// (acceptor_freed.go).
+	freed chan []string
 }
 
 // errShuttingDown answers requests that reach an acceptor that stopped:
@@ -107,7 +110,12 @@ func unavailable(what string, err error) error {
 // retryDelay is the acceptor's short jittered wait before it tries the
 // locks it did not get again: redsync's default (50-250 ms) would starve
 // a hot wallet's waiters.
-func retryDelay() time.Duration { return time.Duration(500+rand.IntN(1500)) * time.Microsecond }
+func (s *Service) retryDelay() time.Duration {
+	if s.lockRetry > 0 {
+		return s.lockRetry
+	}
+	return time.Duration(500+rand.IntN(1500)) * time.Microsecond
+}
 
 // StartAcceptor makes Submit accept through one loop that groups requests,
 // at most max to a group, with at most committers groups being stored at
@@ -116,11 +124,12 @@ func retryDelay() time.Duration { return time.Duration(500+rand.IntN(1500)) * ti
 // stored; call it after the HTTP server stopped taking requests.
 func (s *Service) StartAcceptor(committers, max int) (stop func()) {
 	a := &acceptor{
-		reqs: make(chan *pendingAccept, max),
-		quit: make(chan struct{}),
-		max:  max,
-		sem:  make(chan struct{}, committers),
-		hot:  map[string]bool{},
+		reqs:  make(chan *pendingAccept, max),
+		quit:  make(chan struct{}),
+		max:   max,
+		sem:   make(chan struct{}, committers),
+		hot:   map[string]bool{},
+		freed: make(chan []string, freedBuffer),
 	}
 	s.acceptor = a
 	ctx, cancel := context.WithCancel(context.Background())
@@ -166,7 +175,7 @@ func (s *Service) accept(p *pendingAccept) acceptResult {
 		if len(retry) == 0 {
 			break // answered
 		}
-		time.Sleep(retryDelay())
+		time.Sleep(s.retryDelay())
 	}
 	return <-p.done
 }
@@ -201,6 +210,7 @@ func (s *Service) acceptLoop(ctx context.Context, a *acceptor) {
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	armed := false // timer runs for the waiting requests' retry
 	for {
 		if len(ready) >= a.max {
 			// Full: no more rounds until a committer takes it.
@@ -218,16 +228,23 @@ func (s *Service) acceptLoop(ctx context.Context, a *acceptor) {
 			free = a.sem
 		}
 		// Some wallets were busy: try again shortly, or at once when new
-		// requests come.
+		// requests come or a commit frees a wallet they wait for.
 		var retry <-chan time.Time
 		if len(waiting) > 0 {
-			timer.Reset(retryDelay())
+			if !armed {
+				timer.Reset(s.retryDelay())
+				armed = true
+			}
 			retry = timer.C
 		}
 		select {
 		case p := <-a.reqs:
 			waiting = append(waiting, p)
 		case <-retry:
+		case keys := <-a.freed:
+			if !freesAny(waiting, keys) {
+				continue // the timer keeps running
+			}
 		case free <- struct{}{}:
 			launch()
 		case <-ctx.Done():
@@ -235,6 +252,7 @@ func (s *Service) acceptLoop(ctx context.Context, a *acceptor) {
 			return
 		}
 		timer.Stop()
+		armed = false
 		if len(waiting) == 0 {
 			continue
 		}

@@ -10,3 +10,6 @@ import (
 func (s *Service) PruneIdempotencyKeysBy(ctx context.Context, retention time.Duration, batch int) (int, error) {
 	return s.pruneIdempotencyKeys(ctx, retention, batch)
 }
+
+// SetLockRetry replaces the acceptor's jittered retry delay.
+func (s *Service) SetLockRetry(d time.Duration) { s.lockRetry = d }

@@ -113,6 +113,9 @@ type Service struct {
 	compareHook func(hash []byte)
 	applier     *applier
 	acceptor    *acceptor
+	// lockRetry, when set, replaces the acceptor's jittered retry delay
+	// (tests).
+	lockRetry time.Duration
 	// metas caches wallet identities (id, owner, kind, currency).
 	metas sync.Map
 }

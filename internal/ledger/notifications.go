@@ -25,7 +25,9 @@ type Waker interface {
 
 // WakeWallet and WakeUser are the wake-up keys a commit announces for the
 // wallets and creators of the operations it made final.
-func WakeWallet(id string) string { return "w:" + id }
+func WakeWallet(id string) string { return walletKeyPrefix + id }
+
+const walletKeyPrefix = "w:"
 
 // WakeUser is the wake-up key of a user.
 func WakeUser(id string) string { return "u:" + id }
