@@ -39,7 +39,6 @@ func run() error {
 	defer stopAccepting()
 
 	results := a.RedisStore.NewResults(log)
-	results.OnAnnounce(a.Service.WalletsFreed)
 	go results.Run(ctx)
 
 	oauth, err := a.Authorizer(ctx)

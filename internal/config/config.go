@@ -65,7 +65,8 @@ type Config struct {
 	// answering 409 wallet_busy.
 	LockWait time.Duration `env:"LOCK_WAIT" envDefault:"2s"`
 	// LockTTL is how long a wallet lock lives if nobody releases it: the
-	// safety net when a worker dies holding it.
+	// safety net when an API process dies while it accepts (the acceptor
+	// releases a group's locks once the group is stored).
 	LockTTL time.Duration `env:"LOCK_TTL" envDefault:"10s"`
 	// AcceptTimeout bounds each step of an accept that talks to Postgres
 	// or Redis (a lock round, the funds check and insert, the enqueue):

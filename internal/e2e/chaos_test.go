@@ -30,8 +30,8 @@ import (
 // stalls on the network to either, terminates the service's
 // Postgres connections, freezes a worker or an API (SIGSTOP), deletes the
 // wallet locks or idempotency claims as they appear, and for a seeded
-// window runs everything with LOCK_TTL far below the time an operation
-// takes. Every request
+// window runs everything with LOCK_TTL far below the time an accept can
+// take under these faults. Every request
 // carries an Idempotency-Key and is retried with the same key and body
 // after a transport error, a 5xx, a 409 or a 401 (with a new token); some
 // are sent twice at once, some again after their 2xx. A poller reads
@@ -812,8 +812,9 @@ var faults = []fault{
 		return fmt.Sprintf("deleted %v keys as they appeared for %v: %d", patterns, d, stolen)
 	}},
 	{"stall-worker", 2, func(ch *chaos, rng *rand.Rand) string {
-		// A worker frozen mid-task outlives its locks when LOCK_TTL is
-		// tiny, and the sweeper may apply its operation meanwhile.
+		// A worker frozen mid-task: the sweeper may apply its operations
+		// meanwhile, and the accepts for the same wallets go on (their
+		// locks were released when the group was stored).
 		w := ch.e.Workers[rng.IntN(len(ch.e.Workers))]
 		d := time.Duration(200+rng.IntN(2800)) * time.Millisecond
 		w.Signal(syscall.SIGSTOP)

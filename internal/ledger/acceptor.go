@@ -16,11 +16,14 @@ import (
 // An operation is accepted in groups: the API collects the requests that
 // arrive while it works, takes the wallet locks they need together,
 // checks their balances with one query, stores them with one insert (one
-// commit) and enqueues one task for the group, whose worker commits the
-// group in one transaction and then releases the locks. Requests for a
-// wallet whose lock is held wait in the acceptor and join the next group
-// that gets it, which is what keeps one hot wallet fast: its requests
-// share each lock cycle instead of taking turns.
+// commit), releases the locks and enqueues one task for the group, whose
+// worker commits it (with whatever other tasks have queued up) in one
+// transaction. A lock covers the accept's decision, the funds check and
+// the insert, and nothing after it: what is stored is pending, and every
+// later accept counts it. Requests for a wallet whose lock is held wait in
+// the acceptor and join the next group that gets it, which is what keeps
+// one hot wallet fast: its requests share each lock cycle instead of
+// taking turns.
 
 // pendingAccept is one request waiting to be accepted.
 type pendingAccept struct {
@@ -84,7 +87,7 @@ type acceptor struct {
 	// the next round tries those first and skips the rest of what is
 	// blocked.
 	hot map[string]bool
-	// freed receives the keys of commits' announcements
+	// freed receives the wallets of stored groups' released locks
 	// (acceptor_freed.go).
 	freed chan []string
 }
@@ -228,7 +231,7 @@ func (s *Service) acceptLoop(ctx context.Context, a *acceptor) {
 			free = a.sem
 		}
 		// Some wallets were busy: try again shortly, or at once when new
-		// requests come or a commit frees a wallet they wait for.
+		// requests come or a stored group frees a wallet they wait for.
 		var retry <-chan time.Time
 		if len(waiting) > 0 {
 			if !armed {
@@ -241,8 +244,8 @@ func (s *Service) acceptLoop(ctx context.Context, a *acceptor) {
 		case p := <-a.reqs:
 			waiting = append(waiting, p)
 		case <-retry:
-		case keys := <-a.freed:
-			if !freesAny(waiting, keys) {
+		case freed := <-a.freed:
+			if !freesAny(waiting, freed) {
 				continue // the timer keeps running
 			}
 		case free <- struct{}{}:
@@ -429,9 +432,8 @@ func lockList(held map[string]wallet.Lock) []wallet.Lock {
 
 // storeGroup accepts a group whose locks are held: it checks the funds of
 // the wallets it debits in one query, deciding in arrival order, stores
-// the operations that pass with one insert, releases the locks no stored
-// operation needs, enqueues one task with the rest, and answers every
-// request. It runs detached from the requests: once a group is being
+// the operations that pass with one insert, releases the locks, enqueues
+// one task for the stored operations, and answers every request. It runs detached from the requests: once a group is being
 // stored, a client that leaves does not stop it.
 //
 // The funds check and the insert share one deadline (AcceptTimeout): a
@@ -453,6 +455,7 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 		err = unavailable("the database", err)
 		s.Log.Warn("accept group failed", slog.Int("requests", len(group)), slog.Any("error", err))
 		s.release(lockList(held), "a failed accept")
+		s.walletsFreed(held)
 		for _, p := range group {
 			p.done <- acceptResult{err: err}
 		}
@@ -467,7 +470,6 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 
 	var ids []string
 	taskID := ""
-	needed := map[string]bool{}
 	if len(batch) > 0 {
 		if s.Observer != nil {
 			s.Observer.Batch("accept", len(batch))
@@ -479,7 +481,6 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 		}
 		at = stage(StageInsert, at)
 		for j, st := range stored {
-			p := group[index[j]]
 			switch {
 			case st.KeyUsed:
 				results[index[j]] = acceptResult{} // the caller replays the key
@@ -491,14 +492,19 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 			op := st.Op
 			results[index[j]] = acceptResult{op: op}
 			ids, taskID = append(ids, op.ID), op.TaskID
-			for _, w := range p.wallets {
-				needed[w] = true
-			}
 		}
 	}
-	// Stored, the keys answer duplicates from Postgres: end the claims
-	// of the stored requests in one command (a request that waits for
-	// its result keeps its claim until it answers).
+	// Stored, the operations need the locks no longer: whatever the
+	// acceptors store next for these wallets counts them as pending
+	// (their funds reserved, their holds' and withdrawals' closers
+	// known), and the worker's commit decides under row locks whatever
+	// order the tasks run in. The requests that wait here for one of the
+	// wallets try again at once.
+	s.release(lockList(held), "an accept")
+	s.walletsFreed(held)
+	// The keys answer duplicates from Postgres now: end the claims of
+	// the stored requests in one command (a request that waits for its
+	// result keeps its claim until it answers).
 	var claims, claimWallets []string
 	for i, p := range group {
 		if p.claim != "" && results[i].err == nil && !(results[i].op.ID != "" && p.key.StatusCode == wallet.Unanswered) {
@@ -507,26 +513,15 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 		}
 	}
 	s.unclaim(claims, claimWallets)
-	var locks, unneeded []wallet.Lock
-	for w, lk := range held {
-		if needed[w] {
-			locks = append(locks, lk)
-		} else {
-			unneeded = append(unneeded, lk)
-		}
-	}
-	s.release(unneeded, "an accept")
 	if len(ids) > 0 {
 		// The operations are durable now. If the enqueue fails, the
-		// sweeper enqueues them later; release the locks so the wallets
-		// stay usable.
+		// sweeper enqueues them later.
 		qctx, qcancel := context.WithTimeout(context.Background(), s.acceptTimeout())
-		err := s.Queue.EnqueueApply(qctx, taskID, ids, locks)
+		err := s.Queue.EnqueueApply(qctx, taskID, ids, nil)
 		qcancel()
 		if err != nil {
 			s.Log.Warn("enqueue failed; the sweeper will retry", slog.String("task_id", taskID),
 				slog.Int("operations", len(ids)), slog.Any("error", err))
-			s.release(locks, "a failed enqueue")
 		}
 	}
 	stage(StageRedis, at)
@@ -538,8 +533,8 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 // The stages of an accept, in order, for Observer.AcceptStage: the
 // request's wait for its locks (from reaching the acceptor, busy wallets'
 // retries included), its group's wait for a free committer, the funds
-// check, the insert and its commit, and the Redis steps after it (ending
-// the idempotency claims, releasing unneeded locks, the enqueue).
+// check, the insert and its commit, and the Redis steps after it
+// (releasing the locks, ending the idempotency claims, the enqueue).
 const (
 	StageLocks     = "locks"
 	StageCommitter = "committer"

@@ -1,49 +1,43 @@
 package ledger
 
-import "strings"
+import "github.com/walletd/wallet/internal/wallet"
 
-// A worker announces each commit after it released the commit's locks
-// (the results channel), naming the wallets it freed (WakeWallet). The
-// acceptor's requests that wait for one of those wallets try their locks
-// again at once instead of at their next jittered retry. On a hot wallet
-// every group waits for the one before it to commit, and that retry was
-// about a tenth of each lock cycle. An announcement that is lost or late
-// only leaves the retry to the timer.
+// A group's locks are released as soon as its operations are stored
+// (storeGroup), and the acceptor's requests that wait for one of those
+// wallets try their locks again at once instead of at their next
+// jittered retry. On a hot wallet each group waits for the one before it
+// to be stored, and that retry was about a third of each lock cycle.
 
-// freedBuffer is how many announcements wait for the acceptor's loop;
-// past it they are dropped, and the timer retries.
+// freedBuffer is how many releases wait for the acceptor's loop; past
+// it they are dropped, and the timer retries.
 const freedBuffer = 64
 
-// WalletsFreed tells the acceptor that a commit announced keys (those of
-// the results channel). It never blocks, and does nothing in a process
-// without an acceptor.
-func (s *Service) WalletsFreed(keys []string) {
+// walletsFreed tells the acceptor that the locks of these wallets were
+// released. It never blocks, and does nothing without an acceptor.
+func (s *Service) walletsFreed(held map[string]wallet.Lock) {
 	a := s.acceptor
-	if a == nil {
+	if a == nil || len(held) == 0 {
 		return
 	}
+	ids := make([]string, 0, len(held))
+	for id := range held {
+		ids = append(ids, id)
+	}
 	select {
-	case a.freed <- keys:
+	case a.freed <- ids:
 	default:
 	}
 }
 
-// freesAny reports whether keys name a wallet that a waiting request
-// needs.
-func freesAny(waiting []*pendingAccept, keys []string) bool {
-	if len(waiting) == 0 {
-		return false
-	}
-	freed := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		if id, ok := strings.CutPrefix(k, walletKeyPrefix); ok {
-			freed[id] = true
-		}
-	}
+// freesAny reports whether a waiting request needs one of the wallets
+// freed.
+func freesAny(waiting []*pendingAccept, freed []string) bool {
 	for _, p := range waiting {
 		for _, w := range p.wallets {
-			if freed[w] {
-				return true
+			for _, f := range freed {
+				if w == f {
+					return true
+				}
 			}
 		}
 	}

@@ -2,28 +2,26 @@ package ledger
 
 import "testing"
 
-// TestFreesAny: an announcement makes the acceptor try again only when it
-// names, as a wallet, one that a waiting request needs.
+// TestFreesAny: a release makes the acceptor try again only when it frees
+// a wallet that a waiting request needs.
 func TestFreesAny(t *testing.T) {
 	waiting := []*pendingAccept{{wallets: []string{"a", "b"}}, {wallets: []string{"c"}}}
 	tests := []struct {
 		name    string
 		waiting []*pendingAccept
-		keys    []string
+		freed   []string
 		want    bool
 	}{
-		{"a payer's wallet", waiting, []string{"op1", WakeWallet("a")}, true},
-		{"a payee's wallet", waiting, []string{WakeWallet("b")}, true},
-		{"another request's wallet", waiting, []string{WakeWallet("x"), WakeWallet("c")}, true},
-		{"other wallets only", waiting, []string{WakeWallet("x"), WakeWallet("y")}, false},
-		{"the id as an operation, not a wallet", waiting, []string{"a", "b", "c"}, false},
-		{"the id as a user", waiting, []string{WakeUser("a")}, false},
-		{"nothing waits", nil, []string{WakeWallet("a")}, false},
-		{"an empty announcement", waiting, nil, false},
+		{"a payer's wallet", waiting, []string{"a"}, true},
+		{"a payee's wallet", waiting, []string{"x", "b"}, true},
+		{"another request's wallet", waiting, []string{"x", "c"}, true},
+		{"other wallets only", waiting, []string{"x", "y"}, false},
+		{"nothing waits", nil, []string{"a"}, false},
+		{"nothing freed", waiting, nil, false},
 	}
 	for _, tt := range tests {
-		if got := freesAny(tt.waiting, tt.keys); got != tt.want {
-			t.Errorf("%s: freesAny(%v) = %v, want %v", tt.name, tt.keys, got, tt.want)
+		if got := freesAny(tt.waiting, tt.freed); got != tt.want {
+			t.Errorf("%s: freesAny(%v) = %v, want %v", tt.name, tt.freed, got, tt.want)
 		}
 	}
 }

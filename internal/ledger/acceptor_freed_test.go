@@ -2,60 +2,73 @@ package ledger_test
 
 import (
 	"context"
-	"maps"
-	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/walletd/wallet/internal/ledger"
-	"github.com/walletd/wallet/internal/redislock"
 	"github.com/walletd/wallet/internal/wallet"
 )
 
-// TestAcceptorRetriesWhenAWalletIsFreed: a request that waits for a
-// wallet's lock tries again when a commit announces that wallet freed.
-// The jittered retry is set to an hour and no other request comes, so
-// the announcement is the only thing that can make it try.
-func TestAcceptorRetriesWhenAWalletIsFreed(t *testing.T) {
+// TestAcceptorRetriesWhenAGroupFreesAWallet: a request that waits for a
+// wallet whose lock a group being stored holds tries again as soon as
+// that group is stored and its locks released. The jittered retry is set
+// to an hour and no other request comes, so the release is the only thing
+// that can make it try; and once Submit returns, the wallet's lock is
+// free and the task carries none.
+func TestAcceptorRetriesWhenAGroupFreesAWallet(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, time.Minute)
 	e.svc.SetLockRetry(time.Hour)
-	tries := make(chan []string, 16)
-	e.svc.Locker = &hookLocker{Locker: e.locker, after: func(ids []string) { tries <- slices.Clone(ids) }}
+	gated := &gatedStore{Store: e.store, entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	e.svc.Store = gated
+	var mu sync.Mutex
+	tries := 0
+	tried := make(chan struct{}, 16)
+	e.svc.Locker = &hookLocker{Locker: e.locker, after: func([]string) {
+		mu.Lock()
+		tries++
+		mu.Unlock()
+		tried <- struct{}{}
+	}}
 	e.startAcceptor(t, 1, 16)
 	payer, from := e.user(t, 1000)
 	_, to := e.user(t, 0)
 	ctx := context.Background()
-	elsewhere := redislock.New(e.rdb, e.prefix, lockTTL)
-	held, err := elsewhere.TryAcquire(ctx, []string{from.ID})
-	if err != nil || len(held) != 1 {
-		t.Fatalf("taking the payer's lock: %v, %v", held, err)
-	}
 
 	type result struct {
 		acc ledger.Accepted
 		err error
 	}
-	waiting := make(chan result, 1)
-	go func() {
+	results := make(chan result, 2)
+	submit := func() {
 		acc, err := e.transfer(ctx, payer, to, 100, "")
-		waiting <- result{acc, err}
-	}()
-	within(t, 10*time.Second, "the first lock try", func() { <-tries })
-	elsewhere.Release(slices.Collect(maps.Values(held)))
-	// What the worker's commit announces: operation ids, the freed
-	// wallets, a creator.
-	e.svc.WalletsFreed([]string{"an-operation-id", ledger.WakeWallet(from.ID), ledger.WakeUser(payer.ID)})
-	var r result
-	within(t, 10*time.Second, "the Submit after its wallet was announced free", func() { r = <-waiting })
-	if r.err != nil || r.acc.Op.Status != wallet.StatusPending {
-		t.Fatalf("the waiting Submit after the announcement: %+v, %v", r.acc, r.err)
+		results <- result{acc, err}
 	}
-	e.checkTasks(t, map[string]wallet.Operation{r.acc.Op.ID: r.acc.Op})
-}
-
-// TestWalletsFreedWithoutAcceptor: a process without an acceptor (a
-// worker) ignores announcements.
-func TestWalletsFreedWithoutAcceptor(t *testing.T) {
-	(&ledger.Service{}).WalletsFreed([]string{ledger.WakeWallet("w")})
+	go submit()
+	within(t, 10*time.Second, "the first request's lock round", func() { <-tried })
+	if !e.lockHeld(t, from.ID) {
+		t.Fatal("the payer's lock is not held while its group is being stored")
+	}
+	go submit() // finds the payer's wallet locked by the first group
+	within(t, 10*time.Second, "the second request's lock round", func() { <-tried })
+	close(gated.gate)
+	ops := map[string]wallet.Operation{}
+	for i := range 2 {
+		var r result
+		within(t, 10*time.Second, "both Submits", func() { r = <-results })
+		if r.err != nil || r.acc.Op.Status != wallet.StatusPending {
+			t.Fatalf("Submit %d: %+v, %v", i, r.acc, r.err)
+		}
+		ops[r.acc.Op.ID] = r.acc.Op
+	}
+	mu.Lock()
+	if tries != 3 {
+		t.Errorf("%d lock rounds, want 3: the first request's, the second's that found the wallet locked, and one after the release", tries)
+	}
+	mu.Unlock()
+	if e.lockHeld(t, from.ID) || e.lockHeld(t, to.ID) {
+		t.Error("a wallet's lock is still held after its operations were stored")
+	}
+	e.checkTasks(t, ops)
 }

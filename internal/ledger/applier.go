@@ -140,6 +140,9 @@ func (s *Service) finish(ctx context.Context, batch []applyReq, byID map[string]
 		}
 		due = append(due, r.Due...)
 	}
+	for k := range wake {
+		final = append(final, k)
+	}
 	answers := make([]applyRes, len(batch))
 	for i, r := range batch {
 		ops := make([]wallet.Operation, len(r.ids))
@@ -154,16 +157,6 @@ func (s *Service) finish(ctx context.Context, batch []applyReq, byID map[string]
 			answers[i].ops = ops
 			locks = append(locks, r.locks...)
 		}
-	}
-	// The wallets freed below are announced too, so that the requests
-	// an acceptor holds for them try again at once (acceptor_freed.go).
-	for _, lk := range locks {
-		if lk.WalletID != "" {
-			wake[WakeWallet(lk.WalletID)] = true
-		}
-	}
-	for k := range wake {
-		final = append(final, k)
 	}
 	s.release(locks, "a commit")
 	s.publish(ctx, final)

@@ -263,33 +263,3 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
-
-// The wallets whose locks a commit releases are announced with it (so
-// that the acceptor's requests waiting for them try again at once), also
-// for a task whose operations were already final; the locks a failed task
-// keeps for its retry are not announced.
-func TestCommitBatchAnnouncesFreedWallets(t *testing.T) {
-	t.Parallel()
-	e := newApplierEnv(t)
-	a := e.pending(t, 100)
-	if res := e.run(applyReq{ids: []string{a}, locks: []wallet.Lock{lock("first")}}); res[0].err != nil {
-		t.Fatalf("first run: %v", res[0].err)
-	}
-	missing := "01a23119-0000-7000-8000-000000000002"
-	res := e.run(
-		applyReq{ids: []string{a}, locks: []wallet.Lock{lock("again")}},
-		applyReq{ids: []string{missing}, locks: []wallet.Lock{lock("kept")}},
-	)
-	if res[0].err != nil || res[1].err == nil {
-		t.Fatalf("second run: %v and %v, want the repeat answered and the unknown operation failed", res[0].err, res[1].err)
-	}
-	keys := e.published.Keys()
-	for _, w := range []string{"first", "again"} {
-		if !slices.Contains(keys, WakeWallet(w)) {
-			t.Errorf("announced %v, want the freed wallet %s among them", keys, w)
-		}
-	}
-	if slices.Contains(keys, WakeWallet("kept")) {
-		t.Errorf("announced %v, with the wallet of a lock the failed task keeps", keys)
-	}
-}

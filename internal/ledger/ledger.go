@@ -27,7 +27,9 @@ type Locker interface {
 // Queue hands operations to the workers (internal/queue).
 type Queue interface {
 	// EnqueueApply enqueues one task, named taskID, for operations
-	// accepted together.
+	// accepted together. Locks, if given, travel with the task and the
+	// worker releases them after its commit; the acceptor releases its
+	// own once the group is stored and gives none.
 	EnqueueApply(ctx context.Context, taskID string, opIDs []string, locks []wallet.Lock) error
 	// Requeue makes sure the task taskID that applies the pending
 	// operations opIDs will run: it enqueues it, or runs it again if it

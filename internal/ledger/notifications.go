@@ -25,9 +25,7 @@ type Waker interface {
 
 // WakeWallet and WakeUser are the wake-up keys a commit announces for the
 // wallets and creators of the operations it made final.
-func WakeWallet(id string) string { return walletKeyPrefix + id }
-
-const walletKeyPrefix = "w:"
+func WakeWallet(id string) string { return "w:" + id }
 
 // WakeUser is the wake-up key of a user.
 func WakeUser(id string) string { return "u:" + id }

@@ -89,8 +89,8 @@ func CheckDetails(details string, required bool) (string, error) {
 }
 
 // Submit accepts an operation: it checks the wallets, locks the user
-// wallets involved, makes the operation durable as pending, and enqueues
-// it with the locks, which the worker releases after its commit. With
+// wallets involved, makes the operation durable as pending, releases the
+// locks and enqueues it for a worker to commit. With
 // StartAcceptor running, concurrent calls do this in groups (acceptor.go).
 // A request with a key and a Wait must be followed by Answered once its
 // answer is known. Returns EWalletNotFound, ESameWallet, EForbidden,
@@ -306,7 +306,9 @@ func (s *Service) replay(ctx context.Context, key *wallet.IdempotencyKey, holdin
 }
 
 // Apply commits the operations of one task (worker side), then releases
-// the locks that came with them and announces the results. Applying an
+// the locks that came with them, if any (a task enqueued by an API of an
+// earlier release carries its group's locks; the acceptor now releases
+// its own once the group is stored), and announces the results. Applying an
 // operation again changes nothing. Errors are transient and worth a
 // retry. With StartApplier running, concurrent calls share transactions.
 func (s *Service) Apply(ctx context.Context, opIDs []string, locks []wallet.Lock) ([]wallet.Operation, error) {

@@ -219,18 +219,6 @@ type Results struct {
 	log   *slog.Logger
 	mu    sync.Mutex
 	subs  map[string]map[chan struct{}]struct{}
-	// also sees every announcement's keys (OnAnnounce).
-	also func(keys []string)
-}
-
-// OnAnnounce makes f see the keys of every announcement, after the
-// watchers of those keys were woken. f runs on the receiving goroutine
-// and must not block: the API's acceptor uses it to retry the requests
-// that wait for a wallet a commit has just freed.
-func (r *Results) OnAnnounce(f func(keys []string)) {
-	r.mu.Lock()
-	r.also = f
-	r.mu.Unlock()
 }
 
 // NewResults returns a Results; call Run to start receiving.
@@ -252,15 +240,8 @@ func (r *Results) Run(ctx context.Context) {
 			if !ok {
 				return
 			}
-			keys := strings.Fields(m.Payload)
-			for _, key := range keys {
+			for _, key := range strings.Fields(m.Payload) {
 				r.notify(key)
-			}
-			r.mu.Lock()
-			also := r.also
-			r.mu.Unlock()
-			if also != nil {
-				also(keys)
 			}
 		}
 	}

@@ -3,9 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"log/slog"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -453,47 +451,6 @@ func TestResults(t *testing.T) {
 	}
 	if woken(a1) {
 		t.Error("op-b's result woke a watcher of op-a")
-	}
-}
-
-// OnAnnounce sees every announcement's keys, in order, after their
-// watchers were woken.
-func TestResultsOnAnnounce(t *testing.T) {
-	t.Parallel()
-	s, _, _ := setup(t)
-	r, _, _ := results(t, s)
-	ctx := context.Background()
-	c, stop := r.Watch("op-1")
-	defer stop()
-	var mu sync.Mutex
-	var seen [][]string
-	wokenFirst := true
-	r.OnAnnounce(func(keys []string) {
-		mu.Lock()
-		defer mu.Unlock()
-		if slices.Contains(keys, "op-1") && len(c) == 0 {
-			wokenFirst = false
-		}
-		// The probes and the barrier are the test's own.
-		if !slices.Contains(keys, "probe") && !slices.Contains(keys, "barrier") {
-			seen = append(seen, keys)
-		}
-	})
-	if err := s.PublishResults(ctx, "op-1", "w:wallet-1", "u:user-1"); err != nil {
-		t.Fatalf("PublishResults: %v", err)
-	}
-	if err := s.PublishResults(ctx, "op-2"); err != nil {
-		t.Fatalf("PublishResults: %v", err)
-	}
-	barrier(t, s, r, "barrier")
-	mu.Lock()
-	defer mu.Unlock()
-	want := [][]string{{"op-1", "w:wallet-1", "u:user-1"}, {"op-2"}}
-	if !slices.EqualFunc(seen, want, slices.Equal) {
-		t.Errorf("OnAnnounce saw %q, want %q", seen, want)
-	}
-	if !wokenFirst {
-		t.Error("OnAnnounce ran before the watcher of op-1 was woken")
 	}
 }
 
