@@ -100,6 +100,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		Store: a.Store, Accounts: a.Store, Locker: a.Locker, Queue: a.Queue, Scheduler: a.Queue, Claims: a.RedisStore,
 		Publisher: a.RedisStore, Observer: metrics.NewLedger(a.Registry), Log: log,
 		Currency: cfg.Currency, BcryptCost: cfg.BcryptCost, LockWait: cfg.LockWait, AcceptTimeout: cfg.AcceptTimeout,
+		MaxPending: cfg.AcceptMaxPending,
 	}
 	if _, err := a.Service.EnsureAccount(ctx, wallet.RoleBank, cfg.BankName, cfg.BankEmail, cfg.BankPassword); err != nil {
 		a.Close()

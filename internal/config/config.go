@@ -90,6 +90,10 @@ type Config struct {
 	// group commits, the next one grows, and fewer commits leave more CPU.
 	AcceptBatch      int `env:"ACCEPT_BATCH" envDefault:"256"`
 	AcceptCommitters int `env:"ACCEPT_COMMITTERS" envDefault:"1"`
+	// AcceptMaxPending bounds a wallet's operations accepted and not yet
+	// committed that reserve from it: past it its debits get 409
+	// wallet_busy until the workers catch up.
+	AcceptMaxPending int `env:"ACCEPT_MAX_PENDING" envDefault:"1000"`
 	// TaskCheckInterval is how often an idle worker polls its queues.
 	TaskCheckInterval time.Duration `env:"TASK_CHECK_INTERVAL" envDefault:"5ms"`
 	// SweepInterval is how often the sweeper looks for stuck operations
@@ -275,6 +279,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AcceptBatch < 1 || c.AcceptBatch > 1000 || c.AcceptCommitters < 1 {
 		errs = append(errs, errors.New("ACCEPT_BATCH/ACCEPT_COMMITTERS: batch must be 1 to 1000, committers at least 1"))
+	}
+	if c.AcceptMaxPending < 1 {
+		errs = append(errs, errors.New("ACCEPT_MAX_PENDING: must be at least 1"))
 	}
 	for _, p := range c.TrustedProxies {
 		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {

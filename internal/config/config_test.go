@@ -303,6 +303,7 @@ func TestLoadRefuses(t *testing.T) {
 		{"WORKER_CONCURRENCY not a number", map[string]string{"WORKER_CONCURRENCY": "many"}, `WORKER_CONCURRENCY: "many" is not a number`},
 		{"unknown currency", map[string]string{"CURRENCY": "ZZZ"}, "CURRENCY"},
 		{"keys kept less than a day", map[string]string{"IDEMPOTENCY_RETENTION": "23h"}, "IDEMPOTENCY_RETENTION: must be at least 24h"},
+		{"no backlog allowed", map[string]string{"ACCEPT_MAX_PENDING": "0"}, "ACCEPT_MAX_PENDING: must be at least 1"},
 		{"bad REDIS_URL", map[string]string{"REDIS_URL": "tcp://localhost:6379"}, "REDIS_URL"},
 		{"sentinels without a master name", map[string]string{"REDIS_URL": "redis-sentinel://127.0.0.1:26379/0"}, "REDIS_URL: redis-sentinel://"},
 	}

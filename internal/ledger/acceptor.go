@@ -433,8 +433,9 @@ func lockList(held map[string]wallet.Lock) []wallet.Lock {
 // storeGroup accepts a group whose locks are held: it checks the funds of
 // the wallets it debits in one query, deciding in arrival order, stores
 // the operations that pass with one insert, releases the locks, enqueues
-// one task for the stored operations, and answers every request. It runs detached from the requests: once a group is being
-// stored, a client that leaves does not stop it.
+// one task for the stored operations, and answers every request. It runs
+// detached from the requests: once a group is being stored, a client that
+// leaves does not stop it.
 //
 // The funds check and the insert share one deadline (AcceptTimeout): a
 // hung Postgres answers the group 503 instead of stalling every accept

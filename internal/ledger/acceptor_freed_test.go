@@ -72,3 +72,49 @@ func TestAcceptorRetriesWhenAGroupFreesAWallet(t *testing.T) {
 	}
 	e.checkTasks(t, ops)
 }
+
+// TestAcceptorBoundsAWalletsBacklog: once MaxPending operations that
+// reserve from a wallet wait for the workers, its next debit gets
+// wallet_busy and stores nothing (a credit to it still goes through);
+// once the workers commit, it is accepted again.
+func TestAcceptorBoundsAWalletsBacklog(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, time.Second)
+	e.svc.MaxPending = 3
+	e.startAcceptor(t, 1, 16)
+	payer, from := e.user(t, 1000)
+	other, _ := e.user(t, 1000)
+	_, to := e.user(t, 0)
+	ctx := context.Background()
+	ops := map[string]wallet.Operation{}
+	for i := range 3 {
+		acc, err := e.transfer(ctx, payer, to, 10, "")
+		if err != nil {
+			t.Fatalf("transfer %d: %v", i, err)
+		}
+		ops[acc.Op.ID] = acc.Op
+	}
+	_, err := e.transfer(ctx, payer, to, 10, "backlog-key")
+	if wallet.ErrorCode(err) != wallet.EWalletBusy {
+		t.Fatalf("a fourth pending debit: %v, want %s", err, wallet.EWalletBusy)
+	}
+	if n := e.opsFrom(t, from.ID); n != 3 {
+		t.Fatalf("%d operations from the payer, want 3", n)
+	}
+	if e.claims.Held() != 0 {
+		t.Fatalf("%d idempotency claims left", e.claims.Held())
+	}
+	acc, err := e.transfer(ctx, other, from, 10, "")
+	if err != nil {
+		t.Fatalf("a credit to the wallet with a full backlog: %v", err)
+	}
+	ops[acc.Op.ID] = acc.Op
+	e.checkTasks(t, ops)
+
+	e.startWorker(t, 1)
+	e.waitApplied(t)
+	acc, err = e.transfer(ctx, payer, to, 10, "backlog-key")
+	if err != nil || acc.Op.Status != wallet.StatusPending || acc.Replayed {
+		t.Fatalf("the debit after the workers caught up: %+v, %v", acc, err)
+	}
+}

@@ -31,7 +31,8 @@ func (s *Service) admit(ctx context.Context, group []*pendingAccept) ([]acceptRe
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	avail, holds, withdrawals := st.Available, st.Holds, st.Withdrawals
+	avail, pending, holds, withdrawals := st.Available, st.Pending, st.Holds, st.Withdrawals
+	maxPending := s.maxPending()
 
 	results := make([]acceptResult, len(group))
 	var batch []wallet.NewOperation
@@ -68,12 +69,20 @@ func (s *Service) admit(ctx context.Context, group []*pendingAccept) ([]acceptRe
 			withdrawals[p.withdrawal] = st
 		}
 		if p.debit {
-			a := avail[p.op.FromWalletID]
+			from := p.op.FromWalletID
+			a := avail[from]
 			if a < p.op.Amount {
 				results[i] = acceptResult{available: a, err: wallet.Errorf(wallet.EInsufficientFunds, "insufficient funds")}
 				continue
 			}
-			avail[p.op.FromWalletID] = a - p.op.Amount
+			// A wallet's backlog is bounded (see MaxPending): past it the
+			// wallet is busy until the workers catch up.
+			if pending[from] >= maxPending {
+				results[i] = acceptResult{err: wallet.Errorf(wallet.EWalletBusy,
+					"wallet %s has %d operations waiting to be committed; retry shortly", from, pending[from])}
+				continue
+			}
+			avail[from], pending[from] = a-p.op.Amount, pending[from]+1
 		}
 		batch = append(batch, wallet.NewOperation{Op: p.op, Key: p.key, Hold: p.newHold, Withdrawal: p.newWithdrawal})
 		index = append(index, i)

@@ -118,9 +118,9 @@ func (s *Service) commitBatch(ctx context.Context, batch []applyReq) {
 }
 
 // finish answers the tasks of a batch from the results by operation id:
-// a task whose operations all applied gets them (in its own order), its
-// locks are released and its operations announced; a task with a failed
-// operation gets that operation's error.
+// a task whose operations all applied gets them (in its own order), the
+// locks it carries (if any) are released and its operations announced;
+// a task with a failed operation gets that operation's error.
 func (s *Service) finish(ctx context.Context, batch []applyReq, byID map[string]wallet.Applied, failed map[string]error) {
 	var locks []wallet.Lock
 	var final []string
@@ -160,7 +160,7 @@ func (s *Service) finish(ctx context.Context, batch []applyReq, byID map[string]
 	}
 	s.release(locks, "a commit")
 	s.publish(ctx, final)
-	// The expiries' tasks are scheduled once the wallets are free again:
+	// The expiries' tasks are scheduled last, once the results are out:
 	// their time decides nothing (the committing transaction does), and
 	// the sweeper acts on whatever a lost schedule leaves.
 	s.schedule(ctx, due...)

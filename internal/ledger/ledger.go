@@ -106,6 +106,14 @@ type Service struct {
 	// Redis answers 503 instead of stalling every request. Zero means
 	// DefaultAcceptTimeout.
 	AcceptTimeout time.Duration
+	// MaxPending bounds the pending operations that reserve from one
+	// wallet (transfers, holds, withdrawals not yet committed): past it a
+	// debit is refused 409 wallet_busy until the workers catch up. A
+	// wallet's lock covers only its accepts, so without a bound a wallet
+	// debited faster than the workers commit (workers down or slow)
+	// would gather a backlog without end, and every funds check of it
+	// sums that backlog. Zero means DefaultMaxPending.
+	MaxPending int
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 
@@ -120,6 +128,17 @@ type Service struct {
 	lockRetry time.Duration
 	// metas caches wallet identities (id, owner, kind, currency).
 	metas sync.Map
+}
+
+// DefaultMaxPending is MaxPending's default: a hot wallet debited at
+// 5,000/s has a few dozen pending while the workers keep up.
+const DefaultMaxPending = 1000
+
+func (s *Service) maxPending() int {
+	if s.MaxPending > 0 {
+		return s.MaxPending
+	}
+	return DefaultMaxPending
 }
 
 // DefaultAcceptTimeout is AcceptTimeout's default.

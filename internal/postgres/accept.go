@@ -236,11 +236,13 @@ func (s *Store) createOperations(ctx context.Context, batch []wallet.NewOperatio
 	return out, nil
 }
 
-// availableSQL reads the available balance of user wallets.
+// availableSQL reads the available balance of user wallets and how many
+// pending operations it subtracts.
 const availableSQL = `
-	SELECT w.id, w.balance - w.held - coalesce((SELECT sum(o.amount) FROM operations o
-	    WHERE o.from_wallet_id = w.id AND o.status = 'pending' AND o.type IN ` + reservingTypes + `), 0)::bigint
-	FROM wallets w WHERE w.id = ANY($1::uuid[]) AND w.kind = 'user'`
+	SELECT w.id, w.balance - w.held - p.amount, p.n
+	FROM wallets w CROSS JOIN LATERAL (SELECT coalesce(sum(o.amount), 0)::bigint AS amount, count(*) AS n
+	    FROM operations o WHERE o.from_wallet_id = w.id AND o.status = 'pending' AND o.type IN ` + reservingTypes + `) p
+	WHERE w.id = ANY($1::uuid[]) AND w.kind = 'user'`
 
 // AvailableBalances implements wallet.Store.
 func (s *Store) AvailableBalances(ctx context.Context, walletIDs []string) (map[string]wallet.Amount, error) {
@@ -250,14 +252,17 @@ func (s *Store) AvailableBalances(ctx context.Context, walletIDs []string) (map[
 
 // AcceptState implements wallet.Store: its queries go in one pipeline.
 func (s *Store) AcceptState(ctx context.Context, aq wallet.AcceptQuery) (wallet.AcceptState, error) {
-	out := wallet.AcceptState{Available: map[string]wallet.Amount{}, Holds: map[string]wallet.HoldState{},
-		Withdrawals: map[string]wallet.WithdrawalState{}}
+	out := wallet.AcceptState{Available: map[string]wallet.Amount{}, Pending: map[string]int{},
+		Holds: map[string]wallet.HoldState{}, Withdrawals: map[string]wallet.WithdrawalState{}}
 	q := &pgx.Batch{}
 	if len(aq.Wallets) > 0 {
 		q.Queue(availableSQL, aq.Wallets).Query(func(rows pgx.Rows) error {
 			var id string
-			var avail int64
-			_, err := pgx.ForEachRow(rows, []any{&id, &avail}, func() error { out.Available[id] = wallet.Amount(avail); return nil })
+			var avail, n int64
+			_, err := pgx.ForEachRow(rows, []any{&id, &avail, &n}, func() error {
+				out.Available[id], out.Pending[id] = wallet.Amount(avail), int(n)
+				return nil
+			})
 			return err
 		})
 	}

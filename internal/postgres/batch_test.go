@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"testing"
 
 	"github.com/walletd/wallet/internal/ledger"
@@ -383,6 +384,18 @@ func TestAvailableBalances(t *testing.T) {
 	}
 	if _, ok := got[unknown]; ok {
 		t.Errorf("unknown wallet reported")
+	}
+
+	// The accept's read also counts what each wallet's available balance
+	// subtracts: pending transfers out (not the failed, applied or
+	// incoming ones).
+	st, err := f.store.AcceptState(ctx, wallet.AcceptQuery{Wallets: []string{aliceW.ID, bobW.ID, carolW.ID, daveW.ID, erinW.ID}})
+	if err != nil {
+		t.Fatalf("AcceptState: %v", err)
+	}
+	wantPending := map[string]int{aliceW.ID: 2, bobW.ID: 1, carolW.ID: 0, daveW.ID: 2, erinW.ID: 0}
+	if !maps.Equal(st.Pending, wantPending) {
+		t.Errorf("pending per wallet %v, want %v", st.Pending, wantPending)
 	}
 
 	for _, ids := range [][]string{nil, {unknown}, {f.settlement.ID}} {

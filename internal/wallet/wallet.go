@@ -270,7 +270,10 @@ type AcceptQuery struct {
 
 // AcceptState is what an accept group found.
 type AcceptState struct {
-	Available   map[string]Amount
+	Available map[string]Amount
+	// Pending counts the pending operations that reserve from each
+	// wallet of Available (what its available balance subtracts).
+	Pending     map[string]int
 	Holds       map[string]HoldState
 	Withdrawals map[string]WithdrawalState
 }
