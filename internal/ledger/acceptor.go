@@ -455,8 +455,7 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 	fail := func(err error) {
 		err = unavailable("the database", err)
 		s.Log.Warn("accept group failed", slog.Int("requests", len(group)), slog.Any("error", err))
-		s.release(lockList(held), "a failed accept")
-		s.walletsFreed(held)
+		s.releaseGroup(held, "a failed accept")
 		for _, p := range group {
 			p.done <- acceptResult{err: err}
 		}
@@ -501,8 +500,7 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 	// known), and the worker's commit decides under row locks whatever
 	// order the tasks run in. The requests that wait here for one of the
 	// wallets try again at once.
-	s.release(lockList(held), "an accept")
-	s.walletsFreed(held)
+	s.releaseGroup(held, "an accept")
 	// The keys answer duplicates from Postgres now: end the claims of
 	// the stored requests in one command (a request that waits for its
 	// result keeps its claim until it answers).

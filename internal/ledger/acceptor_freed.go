@@ -1,30 +1,32 @@
 package ledger
 
-import "github.com/walletd/wallet/internal/wallet"
+import (
+	"maps"
+	"slices"
+
+	"github.com/walletd/wallet/internal/wallet"
+)
 
 // A group's locks are released as soon as its operations are stored
 // (storeGroup), and the acceptor's requests that wait for one of those
 // wallets try their locks again at once instead of at their next
-// jittered retry. On a hot wallet each group waits for the one before it
-// to be stored, and that retry was about a third of each lock cycle.
+// jittered retry (0.5-2 ms): on a hot wallet each group waits for the
+// one before it to be stored, a cycle of a few milliseconds.
 
 // freedBuffer is how many releases wait for the acceptor's loop; past
 // it they are dropped, and the timer retries.
 const freedBuffer = 64
 
-// walletsFreed tells the acceptor that the locks of these wallets were
-// released. It never blocks, and does nothing without an acceptor.
-func (s *Service) walletsFreed(held map[string]wallet.Lock) {
+// releaseGroup releases a group's locks and tells the acceptor, if this
+// process runs one, which wallets they freed. The telling never blocks.
+func (s *Service) releaseGroup(held map[string]wallet.Lock, why string) {
+	s.release(lockList(held), why)
 	a := s.acceptor
 	if a == nil || len(held) == 0 {
 		return
 	}
-	ids := make([]string, 0, len(held))
-	for id := range held {
-		ids = append(ids, id)
-	}
 	select {
-	case a.freed <- ids:
+	case a.freed <- slices.Collect(maps.Keys(held)):
 	default:
 	}
 }
@@ -33,12 +35,8 @@ func (s *Service) walletsFreed(held map[string]wallet.Lock) {
 // freed.
 func freesAny(waiting []*pendingAccept, freed []string) bool {
 	for _, p := range waiting {
-		for _, w := range p.wallets {
-			for _, f := range freed {
-				if w == f {
-					return true
-				}
-			}
+		if slices.ContainsFunc(p.wallets, func(w string) bool { return slices.Contains(freed, w) }) {
+			return true
 		}
 	}
 	return false
