@@ -2,9 +2,9 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"hash/fnv"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,13 +47,15 @@ func (s *Store) ApplyOperations(ctx context.Context, ids []string) ([]wallet.App
 // requests, webhook deliveries after a deploy) would otherwise scan the
 // whole table for every batch until autovacuum next analyzes it
 // (TestApplierNeverScansWholeTables, TestDeliveriesNeverScanWholeTables).
-// The BEGIN and the SET go in one round trip. The applier and the
-// webhook deliveries run in such transactions.
+// The BEGIN and the settings go in one round trip. The applier (through
+// batchBegin) and the webhook deliveries run in such transactions.
 //
 // JIT is off too: these are short statements, and with sequential scans
 // off, a plan that keeps one (a table without a fitting index) costs
 // more than jit_above_cost and would be compiled, 300 ms, every time.
-var keyedTx = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL jit = off"}
+var keyedTx = pgx.TxOptions{BeginQuery: "BEGIN; " + strings.Join(keyedSettings, "; ")}
+
+var keyedSettings = []string{"SET LOCAL enable_seqscan = off", "SET LOCAL jit = off"}
 
 // applyBatch is one attempt of ApplyOperations. Under the rule of the
 // ledger it locks, in phases and each phase in id order (so concurrent
@@ -64,22 +66,39 @@ var keyedTx = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL enable_seqscan = off; 
 // wallet below what it holds, and the CHECK constraints back that up),
 // and writes balances, reservations, entries, statuses and the state of
 // holds, withdrawals and requests in the same commit.
+//
+// The transaction takes three round trips: the BEGIN with the operations'
+// locks, the other locks, then the writes with the COMMIT (see
+// batchBegin). Every row lock a batch holds is held for as long as the
+// transaction lasts, so each round trip it saves is time another batch on
+// the same wallet does not wait, most of all where Postgres is a network
+// hop away.
 func (s *Store) applyBatch(ctx context.Context, ids []string) ([]wallet.Applied, error) {
-	tx, err := s.pool.BeginTx(ctx, keyedTx)
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
+	// A transaction left open by an error is rolled back; a connection
+	// that cannot say (broken, busy) is closed by Release.
+	defer func() {
+		pc := conn.Conn().PgConn()
+		if !pc.IsClosed() && !pc.IsBusy() && pc.TxStatus() != 'I' {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+		conn.Release()
+	}()
 
 	sorted := slices.Clone(ids)
 	slices.Sort(sorted)
 	sorted = slices.Compact(sorted)
-	rows, err := tx.Query(ctx, `SELECT `+opColumns+` FROM operations o WHERE o.id = ANY($1) ORDER BY o.id FOR UPDATE`, sorted)
-	if err != nil {
-		return nil, err
-	}
-	ops, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wallet.Operation, error) { return scanOperation(r) })
-	if err != nil {
+	var ops []wallet.Operation
+	q := batchBegin()
+	q.Queue(`SELECT `+opColumns+` FROM operations o WHERE o.id = ANY($1) ORDER BY o.id FOR UPDATE`, sorted).Query(func(rows pgx.Rows) error {
+		var err error
+		ops, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (wallet.Operation, error) { return scanOperation(r) })
+		return err
+	})
+	if err := conn.SendBatch(ctx, q).Close(); err != nil {
 		return nil, err
 	}
 	if len(ops) != len(sorted) {
@@ -96,23 +115,20 @@ func (s *Store) applyBatch(ctx context.Context, ids []string) ([]wallet.Applied,
 	}
 	if len(pending) > 0 {
 		b := &batch{store: s, pending: pending, due: map[string][]wallet.Due{}}
-		if err := b.lock(ctx, tx); err != nil {
+		if err := b.lock(ctx, conn); err != nil {
 			return nil, err
 		}
 		for _, op := range pending {
 			b.settle(op, b.decide(op))
 		}
-		if err := b.write(ctx, tx); err != nil {
-			return nil, err
-		}
-		if err := tx.Commit(ctx); err != nil {
+		if err := b.write(ctx, conn); err != nil {
 			return nil, err
 		}
 		for _, op := range pending {
 			byID[op.ID].Applied = true
 			byID[op.ID].Due = b.due[op.ID]
 		}
-	} else if err := tx.Commit(ctx); err != nil {
+	} else if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
 		return nil, err
 	}
 	out := make([]wallet.Applied, len(ids))
@@ -120,6 +136,19 @@ func (s *Store) applyBatch(ctx context.Context, ids []string) ([]wallet.Applied,
 		out[i] = *byID[id]
 	}
 	return out, nil
+}
+
+// batchBegin starts a pipeline with keyedTx's BEGIN and settings, as
+// statements of their own: an explicit BEGIN in a pipeline turns it into
+// an ordinary transaction that outlives the pipeline, so the statements
+// queued after it are the transaction's first, in the same round trip.
+func batchBegin() *pgx.Batch {
+	q := &pgx.Batch{}
+	q.Queue("BEGIN")
+	for _, set := range keyedSettings {
+		q.Queue(set)
+	}
+	return q
 }
 
 // account is a locked wallet as a batch changes it.
@@ -171,7 +200,7 @@ type batch struct {
 
 // lock locks, in order, everything the pending operations touch but the
 // settlement shards (locked when written).
-func (b *batch) lock(ctx context.Context, tx pgx.Tx) error {
+func (b *batch) lock(ctx context.Context, tx batcher) error {
 	var walletIDs, holdIDs, withdrawalIDs, requestIDs, expiring []string
 	for _, op := range b.pending {
 		// Only the wallets an operation changes are locked: a hold, a void
@@ -521,8 +550,9 @@ func (b *batch) settle(op *wallet.Operation, failure string) {
 	}
 }
 
-// write sends every change of the batch in one round trip.
-func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
+// write sends every change of the batch, and the COMMIT, in one round
+// trip.
+func (b *batch) write(ctx context.Context, tx batcher) error {
 	q := &pgx.Batch{}
 	var balID []string
 	var balValue, heldValue []int64
@@ -570,13 +600,16 @@ func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
 			opFailure[i] = &op.FailureCode
 		}
 	}
-	var updated int
+	// Every pending operation of the batch is locked, so every one is
+	// updated; if not, the transaction stops here, in the server, before
+	// the COMMIT queued after it.
 	q.Queue(`WITH u AS (
 			UPDATE operations o SET status = v.status, failure_code = v.failure, amount = v.amount, completed_at = $5
 			FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[]) AS v(id, status, failure, amount)
 			WHERE o.id = v.id AND o.status = 'pending'
 			RETURNING 1)
-		SELECT count(*) FROM u`, opID, opStatus, opFailure, opAmount, b.now).QueryRow(func(r pgx.Row) error { return r.Scan(&updated) })
+		SELECT ledger_assert(count(*) = $6, 'operations changed under their row locks') FROM u`,
+		opID, opStatus, opFailure, opAmount, b.now, n)
 	if len(b.changedHolds) > 0 {
 		var id, status []string
 		var captured, released []int64
@@ -626,17 +659,20 @@ func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
 	}
 	// The events, in this transaction (the outbox).
 	b.queueNotifications(q)
+	q.Queue("COMMIT")
 	if err := tx.SendBatch(ctx, q).Close(); err != nil {
 		return err
-	}
-	if updated != n {
-		return errors.New("postgres: operations changed under their row locks")
 	}
 	for _, op := range b.pending {
 		t := b.now
 		op.CompletedAt = &t
 	}
 	return nil
+}
+
+// batcher sends a pipeline on the batch's connection.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 func nullString(s string) *string {

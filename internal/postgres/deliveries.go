@@ -20,7 +20,7 @@ import (
 // plan sees the batch's arrays and the tables as they are now
 // (TestDeliveryPlansFollowTheTables). Planning is per batch of up to
 // DeliveryBatch deliveries, not per delivery.
-var deliveryTx = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL jit = off; SET LOCAL plan_cache_mode = force_custom_plan"}
+var deliveryTx = pgx.TxOptions{BeginQuery: keyedTx.BeginQuery + "; SET LOCAL plan_cache_mode = force_custom_plan"}
 
 const deliveryColumns = `d.id::text, d.webhook_id::text, d.notification_id::text, n.type, d.status, d.attempts,
 	coalesce(d.last_status_code, 0), coalesce(d.last_error, ''), d.next_attempt_at, d.created_at`
