@@ -119,8 +119,7 @@ func queryNotificationsOn(ctx context.Context, q querier, limit int, sql string,
 		return out, nil
 	}
 	rows, err = q.Query(ctx, `SELECT `+opColumns+`,
-			(SELECT e.balance_after FROM entries e JOIN wallets w ON w.id = e.wallet_id
-				WHERE e.operation_id = o.id AND w.user_id = v.user_id LIMIT 1)
+			`+userBalanceAfter("v.user_id")+`
 		FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS v(op, user_id, i)
 		JOIN operations o ON o.id = v.op ORDER BY v.i`, ops, users)
 	if err != nil {
