@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/walletd/wallet/internal/wallet"
 )
@@ -200,7 +201,7 @@ type batch struct {
 
 // lock locks, in order, everything the pending operations touch but the
 // settlement shards (locked when written).
-func (b *batch) lock(ctx context.Context, tx batcher) error {
+func (b *batch) lock(ctx context.Context, tx *pgxpool.Conn) error {
 	var walletIDs, holdIDs, withdrawalIDs, requestIDs, expiring []string
 	for _, op := range b.pending {
 		// Only the wallets an operation changes are locked: a hold, a void
@@ -552,7 +553,7 @@ func (b *batch) settle(op *wallet.Operation, failure string) {
 
 // write sends every change of the batch, and the COMMIT, in one round
 // trip.
-func (b *batch) write(ctx context.Context, tx batcher) error {
+func (b *batch) write(ctx context.Context, tx *pgxpool.Conn) error {
 	q := &pgx.Batch{}
 	var balID []string
 	var balValue, heldValue []int64
@@ -668,11 +669,6 @@ func (b *batch) write(ctx context.Context, tx batcher) error {
 		op.CompletedAt = &t
 	}
 	return nil
-}
-
-// batcher sends a pipeline on the batch's connection.
-type batcher interface {
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 func nullString(s string) *string {
