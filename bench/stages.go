@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,9 +19,15 @@ import (
 // each stage: waiting for its locks, its group waiting for a committer,
 // the funds check, the insert with its commit, and the Redis steps after
 // it. What the client saw beyond their sum is HTTP, auth and scheduling.
+// The enqueue of a group's task comes after its requests are answered,
+// so it is shown beside the sum, not in it.
 
-// acceptStages are the stages in the order of the path.
-var acceptStages = []string{"locks", "committer", "funds", "insert", "redis"}
+// acceptStages are the stages in the order of the path, and afterAnswer
+// those that follow the answer.
+var (
+	acceptStages = []string{"locks", "committer", "funds", "insert", "redis"}
+	afterAnswer  = []string{"enqueue"}
+)
 
 const (
 	stageMetric = "wallet_accept_stage_seconds"
@@ -112,7 +119,7 @@ func stageMeans(from, to stageSample) map[string]float64 {
 		return nil
 	}
 	out := map[string]float64{}
-	for _, st := range acceptStages {
+	for _, st := range slices.Concat(acceptStages, afterAnswer) {
 		a, b := from[st], to[st]
 		if b.Count <= a.Count {
 			continue
@@ -135,5 +142,11 @@ func stagesLine(means map[string]float64) string {
 			total += v
 		}
 	}
-	return fmt.Sprintf("%s = %.2f", strings.Join(parts, " · "), total)
+	line := fmt.Sprintf("%s = %.2f", strings.Join(parts, " · "), total)
+	for _, st := range afterAnswer {
+		if v, ok := means[st]; ok {
+			line += fmt.Sprintf(", then %s %.2f after the answer", st, v)
+		}
+	}
+	return line
 }

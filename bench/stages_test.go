@@ -44,6 +44,10 @@ func TestStageMeans(t *testing.T) {
 	if line := stagesLine(got); line != "locks 3.00 = 3.00" {
 		t.Errorf("line %q", line)
 	}
+	// The enqueue follows the answer: beside the sum, not in it.
+	if line := stagesLine(map[string]float64{"locks": 3, "redis": 1, "enqueue": 0.5}); line != "locks 3.00 · redis 1.00 = 4.00, then enqueue 0.50 after the answer" {
+		t.Errorf("line with the enqueue %q", line)
+	}
 	// Groups: 40 more requests in 10 more groups, the apply series ignored.
 	if g := groupMean(from, to); g != 4 {
 		t.Errorf("group mean %v, want 4", g)

@@ -500,10 +500,11 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 	// known), and the worker's commit decides under row locks whatever
 	// order the tasks run in. The requests that wait here for one of the
 	// wallets try again at once.
-	s.releaseGroup(held, "an accept")
+	//
 	// The keys answer duplicates from Postgres now: end the claims of
 	// the stored requests in one command (a request that waits for its
-	// result keeps its claim until it answers).
+	// result keeps its claim until it answers). The release and the
+	// claims go through pipelines of their own, side by side.
 	var claims, claimWallets []string
 	for i, p := range group {
 		if p.claim != "" && results[i].err == nil && !(results[i].op.ID != "" && p.key.StatusCode == wallet.Unanswered) {
@@ -511,10 +512,23 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 			results[i].unclaimed = true
 		}
 	}
+	var released sync.WaitGroup
+	released.Go(func() { s.releaseGroup(held, "an accept") })
 	s.unclaim(claims, claimWallets)
+	released.Wait()
+	at = stage(StageRedis, at)
+	for i, p := range group {
+		p.done <- results[i]
+	}
 	if len(ids) > 0 {
-		// The operations are durable now. If the enqueue fails, the
-		// sweeper enqueues them later.
+		// The operations are durable, so the requests are answered
+		// before their task is enqueued: the enqueue's round trip is not
+		// part of an accept's latency (an idle worker takes the task as
+		// soon as it is there, and a waiting request waits for the
+		// operation's final state, not for its task). If the enqueue
+		// fails, the sweeper enqueues them later. The committer's slot
+		// stays taken until here, so stopping the acceptor still waits
+		// for the enqueue.
 		qctx, qcancel := context.WithTimeout(context.Background(), s.acceptTimeout())
 		err := s.Queue.EnqueueApply(qctx, taskID, ids, nil)
 		qcancel()
@@ -522,10 +536,7 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 			s.Log.Warn("enqueue failed; the sweeper will retry", slog.String("task_id", taskID),
 				slog.Int("operations", len(ids)), slog.Any("error", err))
 		}
-	}
-	stage(StageRedis, at)
-	for i, p := range group {
-		p.done <- results[i]
+		stage(StageEnqueue, at)
 	}
 }
 
@@ -533,13 +544,16 @@ func (s *Service) storeGroup(group []*pendingAccept, held map[string]wallet.Lock
 // request's wait for its locks (from reaching the acceptor, busy wallets'
 // retries included), its group's wait for a free committer, the funds
 // check, the insert and its commit, and the Redis steps after it
-// (releasing the locks, ending the idempotency claims, the enqueue).
+// (releasing the locks, ending the idempotency claims). StageEnqueue
+// comes after the request is answered: it is the enqueue of the group's
+// task, counted for each request of a group that stored operations.
 const (
 	StageLocks     = "locks"
 	StageCommitter = "committer"
 	StageFunds     = "funds"
 	StageInsert    = "insert"
 	StageRedis     = "redis"
+	StageEnqueue   = "enqueue"
 )
 
 // observeStage counts n requests that spent d in stage.

@@ -151,8 +151,9 @@ func (e *env) startWorker(t *testing.T, n int) {
 	})
 }
 
-// waitApplied waits until the fake worker applied every enqueued
-// operation.
+// waitApplied waits until the fake worker applied every operation stored
+// pending: a group's task is enqueued after its requests are answered,
+// so what a returned Submit stored may not be enqueued yet.
 func (e *env) waitApplied(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -161,13 +162,43 @@ func (e *env) waitApplied(t *testing.T) {
 		for _, tk := range e.queue.all() {
 			n += len(tk.ids)
 		}
-		if e.applied.Load() >= int64(n) {
+		pending := pgtest.QueryInt64(t, e.pool, `SELECT count(*) FROM operations WHERE status = 'pending'`)
+		if pending == 0 && e.applied.Load() >= int64(n) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the worker applied %d of %d enqueued operations", e.applied.Load(), n)
+			t.Fatalf("the worker applied %d of %d enqueued operations; %d stored operations are pending", e.applied.Load(), n, pending)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitEnqueued waits until each of ops was enqueued (a group's task
+// follows its answers) and returns the tasks.
+func (e *env) waitEnqueued(t *testing.T, ops map[string]wallet.Operation) []task {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tasks := e.queue.all()
+		seen := map[string]bool{}
+		for _, tk := range tasks {
+			for _, id := range tk.ids {
+				seen[id] = true
+			}
+		}
+		missing := 0
+		for id := range ops {
+			if !seen[id] {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return tasks
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d accepted operations were never enqueued", missing, len(ops))
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -219,7 +250,7 @@ func (e *env) lockHeld(t *testing.T, walletID string) bool {
 // locks of the operations' wallets are free. It returns the tasks.
 func (e *env) checkTasks(t *testing.T, ops map[string]wallet.Operation) []task {
 	t.Helper()
-	tasks := e.queue.all()
+	tasks := e.waitEnqueued(t, ops)
 	times := map[string]int{}
 	for i, tk := range tasks {
 		if len(tk.ids) == 0 {
@@ -954,13 +985,14 @@ func (o *stageObserver) AcceptStage(stage string, d time.Duration, n int) {
 }
 
 // TestAcceptStages: every accepted request is counted once in each stage
-// of the accept path, whether it went alone or in a group.
+// of the accept path, whether it went alone or in a group, and once in
+// the enqueue that follows its answer.
 func TestAcceptStages(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 2*time.Second)
 	obs := &stageObserver{stages: map[string]int{}}
 	e.svc.Observer = obs
-	e.startAcceptor(t, 1, 64)
+	stop := e.startAcceptor(t, 1, 64)
 	const n = 12
 	from, to := make([]wallet.User, n), make([]wallet.Wallet, n)
 	for i := range n {
@@ -974,14 +1006,17 @@ func TestAcceptStages(t *testing.T) {
 			}
 		})
 	})
+	// The enqueue comes after the answers; stopping waits for it.
+	stop()
 	obs.mu.Lock()
 	defer obs.mu.Unlock()
-	for _, stage := range []string{ledger.StageLocks, ledger.StageCommitter, ledger.StageFunds, ledger.StageInsert, ledger.StageRedis} {
+	stages := []string{ledger.StageLocks, ledger.StageCommitter, ledger.StageFunds, ledger.StageInsert, ledger.StageRedis, ledger.StageEnqueue}
+	for _, stage := range stages {
 		if obs.stages[stage] != n {
 			t.Errorf("stage %s counted %d requests, want %d", stage, obs.stages[stage], n)
 		}
 	}
-	if len(obs.stages) != 5 || len(obs.bad) > 0 {
+	if len(obs.stages) != len(stages) || len(obs.bad) > 0 {
 		t.Errorf("stages %v, implausible observations %v", obs.stages, obs.bad)
 	}
 }

@@ -49,7 +49,6 @@ func TestAcceptStalledDatabaseAnswersUnavailable(t *testing.T) {
 	if _, err := transfer("warm"); err != nil {
 		t.Fatalf("transfer before the stall: %v", err)
 	}
-	svc.Locker.Release(queue.all()[0].locks) // as its worker would
 
 	proxy.Stall()
 	const n = 4

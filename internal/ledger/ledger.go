@@ -70,7 +70,8 @@ type Observer interface {
 	// ("unclaim") that Redis failed to end; they lapse by themselves.
 	CleanupFailed(kind string, n int)
 	// AcceptStage counts n accepted requests that each spent d in one
-	// stage of the accept path (StageLocks ... StageRedis).
+	// stage of the accept path (StageLocks ... StageRedis, then StageEnqueue
+	// after the answer).
 	AcceptStage(stage string, d time.Duration, n int)
 }
 
