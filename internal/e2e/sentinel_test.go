@@ -168,6 +168,12 @@ func (s *redisSet) Failover(within time.Duration) (time.Duration, error) {
 	start := time.Now()
 	s.Servers[old].Kill()
 	if info, ok := waitReplication(ctx, s.Servers[next], "role:master"); !ok {
+		// Bring the old primary back, so that the set can become whole
+		// again and what runs after this failover is not left without a
+		// Redis; the failure stands.
+		if err := s.Servers[old].Start(); err != nil {
+			return 0, fmt.Errorf("%s never promoted (%s), and restarting %s failed: %w", s.Servers[next].Addr, info, s.Servers[old].Addr, err)
+		}
 		return 0, fmt.Errorf("%s never promoted: %s", s.Servers[next].Addr, info)
 	}
 	took := time.Since(start)
@@ -200,7 +206,11 @@ func (s *redisSet) settle(ctx context.Context) error {
 	var last string
 	for {
 		if p, err := s.Primary(ctx); err != nil {
-			last = err.Error()
+			// The deadline's own error says nothing of the set: keep what
+			// was seen before it.
+			if last == "" || ctx.Err() == nil {
+				last = err.Error()
+			}
 		} else {
 			rp, rr := s.Servers[p].Client(), s.Servers[1-p].Client()
 			role, _ := rp.Info(ctx, "replication").Result()
@@ -212,7 +222,9 @@ func (s *redisSet) settle(ctx context.Context) error {
 				strings.Contains(repl, "master_port:"+port+"\r\n") {
 				return nil
 			}
-			last = fmt.Sprintf("primary %s:\n%s\nreplica %s:\n%s", s.Servers[p].Addr, role, s.Servers[1-p].Addr, repl)
+			if last == "" || ctx.Err() == nil {
+				last = fmt.Sprintf("primary %s:\n%s\nreplica %s:\n%s", s.Servers[p].Addr, role, s.Servers[1-p].Addr, repl)
+			}
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("the redis set never settled: %s", last)
@@ -226,13 +238,20 @@ func (s *redisSet) settle(ctx context.Context) error {
 func waitReplication(ctx context.Context, r *RedisServer, want string) (string, bool) {
 	rc := r.Client()
 	defer rc.Close()
+	last := ""
 	for {
-		info, _ := rc.Info(ctx, "replication").Result()
+		info, err := rc.Info(ctx, "replication").Result()
 		if strings.Contains(info, want) {
 			return info, true
 		}
+		switch {
+		case err == nil:
+			last = info
+		case ctx.Err() == nil || last == "":
+			last = err.Error()
+		}
 		if ctx.Err() != nil {
-			return info, false
+			return last, false
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
