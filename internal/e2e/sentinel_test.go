@@ -192,6 +192,34 @@ func (s *redisSet) Failover(within time.Duration) (time.Duration, error) {
 	return took, s.settle(ctx)
 }
 
+// Repair makes the set whole again as an operator would when the
+// Sentinels do not: the server they name primary becomes one again (it
+// may have been told to replicate the other, or be left replicating a
+// replica) and the other server its replica. The Sentinels then see their
+// primary act as one and find its replica. Sentinels never promote a
+// replica whose link to its primary has been down for more than ten
+// down-after periods (10 s here), so a set split that long stays split
+// without this.
+func (s *redisSet) Repair(within time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	p, err := s.Primary(ctx)
+	if err != nil {
+		return err
+	}
+	rp, rr := s.Servers[p].Client(), s.Servers[1-p].Client()
+	defer rp.Close()
+	defer rr.Close()
+	if err := rp.ReplicaOf(ctx, "NO", "ONE").Err(); err != nil {
+		return fmt.Errorf("REPLICAOF NO ONE on %s: %w", s.Servers[p].Addr, err)
+	}
+	host, port, _ := net.SplitHostPort(s.known(p))
+	if err := rr.ReplicaOf(ctx, host, port).Err(); err != nil {
+		return fmt.Errorf("REPLICAOF %s on %s: %w", s.known(p), s.Servers[1-p].Addr, err)
+	}
+	return s.settle(ctx)
+}
+
 // Settle waits (up to within) until the set is whole again: the
 // Sentinels name a primary, it acts as one, and the other server is its
 // synced replica. A fault that leaves it so lets the next failover find a
