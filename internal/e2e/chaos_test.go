@@ -1059,9 +1059,21 @@ func runChaos(t *testing.T, seed uint64, d time.Duration, everyKind bool) {
 	if len(open) > 0 {
 		ch.logf("%d requests without a definitive answer; sending them again", len(open))
 		resend := rand.New(rand.NewPCG(seed, 0x7e5))
-		for _, r := range open {
+		// Each resend may take its full patience; a service that answers
+		// none of three in a row is broken, and the rest would only make
+		// the run last.
+		const giveUp = 3
+		unanswered := 0
+		for i, r := range open {
+			if unanswered == giveUp {
+				ch.errorf("%d more requests without a definitive answer not sent again: the last %d sent got none", len(open)-i, giveUp)
+				break
+			}
 			if a, ok := ch.send(resend, r, false, nil); !ok {
+				unanswered++
 				ch.errorf("%s: no definitive answer even after the faults stopped; last: %s", r.describe(), a)
+			} else {
+				unanswered = 0
 			}
 		}
 	}
