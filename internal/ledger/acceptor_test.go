@@ -1020,3 +1020,45 @@ func TestAcceptStages(t *testing.T) {
 		t.Errorf("stages %v, implausible observations %v", obs.stages, obs.bad)
 	}
 }
+
+// stalledQueue holds every EnqueueApply until the test opens its gate.
+type stalledQueue struct {
+	*fakeQueue
+	gate chan struct{}
+}
+
+func (q *stalledQueue) EnqueueApply(ctx context.Context, taskID string, opIDs []string, locks []wallet.Lock) error {
+	<-q.gate
+	return q.fakeQueue.EnqueueApply(ctx, taskID, opIDs, locks)
+}
+
+// TestAnswerDoesNotWaitForTheEnqueue: a request is answered once its
+// operation is stored pending and its locks are free, whatever the queue
+// does; the task follows (or the sweeper enqueues it).
+func TestAnswerDoesNotWaitForTheEnqueue(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 2*time.Second)
+	q := &stalledQueue{fakeQueue: e.queue, gate: make(chan struct{})}
+	e.svc.Queue = q
+	e.startAcceptor(t, 1, 16)
+	payer, from := e.user(t, 1000)
+	_, to := e.user(t, 0)
+	var acc ledger.Accepted
+	within(t, 10*time.Second, "a Submit while the queue stalls", func() {
+		var err error
+		if acc, err = e.transfer(context.Background(), payer, to, 100, ""); err != nil {
+			t.Errorf("transfer: %v", err)
+		}
+	})
+	if acc.Op.Status != wallet.StatusPending || e.opsFrom(t, from.ID) != 1 {
+		t.Fatalf("answered %+v with %d operations stored; want one, pending", acc.Op, e.opsFrom(t, from.ID))
+	}
+	if e.lockHeld(t, from.ID) || e.lockHeld(t, to.ID) {
+		t.Fatal("a wallet lock is held after the answer")
+	}
+	if n := len(e.queue.all()); n != 0 {
+		t.Fatalf("%d tasks enqueued through a stalled queue", n)
+	}
+	close(q.gate)
+	e.checkTasks(t, map[string]wallet.Operation{acc.Op.ID: acc.Op})
+}

@@ -59,7 +59,7 @@ func NewLedger(reg prometheus.Registerer) *Ledger {
 	}
 	m.stages = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "wallet_accept_stage_seconds",
-		Help:    "Time an accepted request spent in each stage of the API's accept path: locks (waiting for its wallet locks, busy wallets' retries included), committer (its group waiting for a free committer), funds (the funds check), insert (the insert and its commit), redis (ending the idempotency claims, releasing unneeded locks, the enqueue).",
+		Help:    "Time an accepted request spent in each stage of the API's accept path: locks (waiting for its wallet locks, busy wallets' retries included), committer (its group waiting for a free committer), funds (the funds check), insert (the insert and its commit), redis (releasing the locks and ending the idempotency claims), and enqueue (the group's task, enqueued after the request is answered).",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 	}, []string{"stage"})
 	reg.MustRegister(m.lockWait, m.busy, m.final, m.acceptToDone, m.batch, m.cleanup, m.stages)
